@@ -1,0 +1,11 @@
+"""URL map: pages, the REST API under /api/, the admin, language switching."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("tickets.api.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("dashboards.urls")),
+]

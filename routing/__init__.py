@@ -1,0 +1,1 @@
+"""Routing: rules, dispatch, deadlines in working days, reminders, escalation and reports."""

@@ -1,0 +1,1 @@
+"""Telephony: the FastAGI bridge, the IVR, call records and the AMI listener."""

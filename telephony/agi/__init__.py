@@ -1,0 +1,1 @@
+"""The FastAGI wire protocol in plain Python, with no Django import."""

@@ -1,0 +1,1 @@
+"""Citizens, departments, categories and the unified ticket with its lifecycle."""

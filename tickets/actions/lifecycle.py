@@ -1,0 +1,436 @@
+"""The ticket lifecycle: creation, edits and every transition of the state machine.
+
+Each transition locks the row, checks the TRANSITIONS table, writes the ticket and one
+timeline entry, and publishes an event on commit. Nothing else sets `Ticket.status`.
+"""
+
+import datetime
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from dashboards.publish import OPERATORS, SUPERVISORS, department_group, publish
+from routing.deadlines import deadline_for
+
+from .. import clock
+from ..errors import InvalidTransition, NotAllowed, StaleVersion
+from ..models import (
+    TRANSITIONS,
+    Action,
+    Citizen,
+    Department,
+    Role,
+    Satisfaction,
+    Status,
+    Ticket,
+    TicketNumberCounter,
+    TimelineEntry,
+    User,
+)
+from ..pii import phone_lookup_key, phone_mask
+
+EDITABLE_FIELDS = (
+    "kind",
+    "channel",
+    "title",
+    "description",
+    "address",
+    "district",
+    "category",
+    "urgency",
+    "citizen",
+    "caller_number",
+)
+HOTLINE_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
+# Who may perform each action; department actions are also limited to the ticket's lead department.
+ACTION_ROLES: dict[str, tuple[str, ...]] = {
+    Action.REGISTER: HOTLINE_ROLES,
+    Action.CLOSE_FIRST_CONTACT: HOTLINE_ROLES,
+    Action.DISPATCH: HOTLINE_ROLES,
+    Action.ACCEPT: (Role.DEPARTMENT, Role.ADMIN),
+    Action.RETURN: (Role.DEPARTMENT, Role.ADMIN),
+    Action.REQUEST_EXTENSION: (Role.DEPARTMENT, Role.ADMIN),
+    Action.APPROVE_EXTENSION: (Role.SUPERVISOR, Role.ADMIN),
+    Action.DENY_EXTENSION: (Role.SUPERVISOR, Role.ADMIN),
+    Action.REPLY: (Role.DEPARTMENT, Role.ADMIN),
+    Action.CLOSE: HOTLINE_ROLES,
+    Action.REOPEN: HOTLINE_ROLES,
+    Action.MERGE: (Role.SUPERVISOR, Role.OPERATOR, Role.ADMIN),
+    Action.CANCEL: (Role.SUPERVISOR, Role.ADMIN),
+    Action.EDIT: HOTLINE_ROLES,
+}
+
+
+def _authorize(actor: User | None, ticket: Ticket, action: str) -> None:
+    if actor is None or actor.is_superuser:  # None: the system itself (bridge, periodic tasks)
+        return
+    if actor.role not in ACTION_ROLES[action]:
+        raise NotAllowed(_("Your role may not “%(action)s” a ticket.") % {"action": Action(action).label})
+    if actor.role == Role.DEPARTMENT and ticket.lead_department_id != actor.department_id:
+        raise NotAllowed(_("Only the lead department may do this."))
+
+
+def _groups(ticket: Ticket, *extra_departments: int | None) -> list[str]:
+    departments = {ticket.lead_department_id, *extra_departments}
+    departments.update(ticket.assisting_departments.values_list("id", flat=True))
+    return [SUPERVISORS, OPERATORS, *(department_group(d) for d in departments if d)]
+
+
+def _event(ticket: Ticket, action: str, from_status: str, changed: Iterable[str]) -> dict[str, Any]:
+    return {
+        "ticket": ticket.number,
+        "id": ticket.pk,
+        "action": action,
+        "from": from_status,
+        "status": ticket.status,
+        "kind": ticket.kind,
+        "department": ticket.lead_department_id,
+        "deadline": ticket.deadline.isoformat() if ticket.deadline else None,
+        "changed": sorted(changed),
+    }
+
+
+def _next_number() -> str:
+    """YYYYMMDD + a five-digit daily sequence: digits only, so callers can key it in."""
+    day = timezone.localdate(clock.now())
+    counter, _created = TicketNumberCounter.objects.select_for_update().get_or_create(day=day)
+    counter.last += 1
+    counter.save(update_fields=["last"])
+    return f"{day:%Y%m%d}{counter.last:05d}"
+
+
+def _transition(
+    ticket: Ticket,
+    action: str,
+    *,
+    actor: User | None,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+    apply: Callable[[Ticket], list[str]] | None = None,
+    extra_departments: Iterable[int | None] = (),
+) -> Ticket:
+    """Move `ticket` by `action` under a row lock; `apply` sets the action's own fields."""
+    sources, target = TRANSITIONS[action]
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        _authorize(actor, locked, action)
+        if locked.status not in sources:
+            raise InvalidTransition(number=locked.number, status=locked.status, action=action)
+        from_status = locked.status
+        now = clock.now()
+        changed = apply(locked) if apply else []
+        locked.status = target
+        locked.version += 1
+        locked.updated_at = now
+        locked.save(update_fields=[*changed, "status", "version", "updated_at"])
+        TimelineEntry.objects.create(
+            ticket=locked,
+            action=action,
+            from_status=from_status,
+            to_status=target,
+            actor=actor,
+            note=note,
+            data=data or {},
+            at=now,
+        )
+        publish(f"ticket.{action}", _event(locked, action, from_status, changed), _groups(locked, *extra_departments))
+    return locked
+
+
+def ticket_create(
+    *,
+    actor: User | None,
+    register: bool = True,
+    citizen: Citizen | None = None,
+    caller_number: str = "",
+    **fields: Any,
+) -> Ticket:
+    """Open a ticket with a new number: a draft (a call in progress) or, by default, registered.
+
+    Publishes ticket.create (and ticket.register). A registered ticket needs a description.
+    """
+    unknown = set(fields) - set(EDITABLE_FIELDS) - {"external_ref"}
+    if unknown:
+        raise TypeError(f"unknown ticket fields: {sorted(unknown)}")
+    if actor is not None and not actor.is_superuser and actor.role not in HOTLINE_ROLES:
+        raise NotAllowed(_("Only hotline staff may open tickets."))
+    if caller_number:
+        caller_number = phone_lookup_key(caller_number) or caller_number[:20]
+    with transaction.atomic():
+        now = clock.now()
+        ticket = Ticket(
+            number=_next_number(),
+            citizen=citizen,
+            caller_number=caller_number,
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+        ticket.full_clean(exclude=["number"])
+        ticket.save()
+        TimelineEntry.objects.create(ticket=ticket, action=Action.CREATE, to_status=Status.DRAFT, actor=actor, at=now)
+        publish("ticket.create", _event(ticket, Action.CREATE, "", []), [SUPERVISORS, OPERATORS])
+        if register:
+            ticket = ticket_register(ticket, actor=actor)
+    return ticket
+
+
+def ticket_register(ticket: Ticket, *, actor: User | None, note: str = "") -> Ticket:
+    """draft → registered (受理): the operator has the matter in writing."""
+
+    def apply(t: Ticket) -> list[str]:
+        if not (t.description.strip() or t.title.strip()):
+            raise ValidationError({"description": _("Describe the citizen's request before registering it.")})
+        t.registered_at = clock.now()
+        return ["registered_at"]
+
+    return _transition(ticket, Action.REGISTER, actor=actor, note=note, apply=apply)
+
+
+def ticket_close_first_contact(ticket: Ticket, *, actor: User | None, answer: str) -> Ticket:
+    """registered → closed at first contact (直接办结): the operator answered it on the call."""
+    answer = _required(answer, "answer", _("Write the answer given to the citizen."))
+
+    def apply(t: Ticket) -> list[str]:
+        t.answer = answer
+        t.closed_at = clock.now()
+        return ["answer", "closed_at"]
+
+    return _transition(ticket, Action.CLOSE_FIRST_CONTACT, actor=actor, note=answer, apply=apply)
+
+
+def ticket_dispatch(
+    ticket: Ticket,
+    *,
+    actor: User | None,
+    department: Department,
+    assisting: Iterable[Department] = (),
+    deadline: datetime.datetime | None = None,
+    note: str = "",
+) -> Ticket:
+    """registered | returned → dispatched (派单) to a lead department, with a deadline.
+
+    Without an explicit deadline the time limit for the ticket's kind and urgency applies.
+    Publishes ticket.dispatch to the department's group.
+    """
+    assisting = [d for d in assisting if d.pk != department.pk]
+    if not department.is_active or any(not d.is_active for d in assisting):
+        raise ValidationError({"department": _("Tickets can only be dispatched to active departments.")})
+    now = clock.now()
+    if deadline is not None and deadline <= now:
+        raise ValidationError({"deadline": _("The deadline must be in the future.")})
+
+    def apply(t: Ticket) -> list[str]:
+        t.lead_department = department
+        t.deadline = deadline or deadline_for(kind=t.kind, urgency=t.urgency, start=now)
+        t.dispatched_at = now
+        t.assisting_departments.set(assisting)
+        return ["lead_department", "deadline", "dispatched_at"]
+
+    data = {"department": department.pk, "assisting": [d.pk for d in assisting]}
+    return _transition(ticket, Action.DISPATCH, actor=actor, note=note, data=data, apply=apply)
+
+
+def ticket_accept(ticket: Ticket, *, actor: User | None, note: str = "") -> Ticket:
+    """dispatched | reopened → accepted (签收) by the lead department."""
+    return _transition(ticket, Action.ACCEPT, actor=actor, note=note)
+
+
+def ticket_return(ticket: Ticket, *, actor: User | None, reason: str, note: str = "") -> Ticket:
+    """dispatched | accepted | reopened → returned (退单): back to the dispatch queue.
+
+    A reason is required. The department loses the ticket; the returned event still reaches it
+    so its inbox drops the row.
+    """
+    reason = _required(reason, "reason", _("Say why the ticket is returned."))
+    returned_by = ticket.lead_department_id
+
+    def apply(t: Ticket) -> list[str]:
+        t.lead_department = None
+        t.deadline = None
+        t.return_count += 1
+        t.assisting_departments.clear()
+        return ["lead_department", "deadline", "return_count"]
+
+    data = {"reason": reason, "department": returned_by}
+    return _transition(
+        ticket,
+        Action.RETURN,
+        actor=actor,
+        note=note or reason,
+        data=data,
+        apply=apply,
+        extra_departments=[returned_by],
+    )
+
+
+def ticket_request_extension(
+    ticket: Ticket, *, actor: User | None, until: datetime.datetime, reason: str
+) -> Ticket:
+    """accepted → extension requested (延期申请); the deadline moves only on approval."""
+    reason = _required(reason, "reason", _("Say why more time is needed."))
+
+    def apply(t: Ticket) -> list[str]:
+        if t.deadline and until <= t.deadline:
+            raise ValidationError({"until": _("The new date must be later than the current deadline.")})
+        t.extension_until = until
+        return ["extension_until"]
+
+    return _transition(
+        ticket, Action.REQUEST_EXTENSION, actor=actor, note=reason, data={"until": until.isoformat()}, apply=apply
+    )
+
+
+def ticket_approve_extension(ticket: Ticket, *, actor: User | None, note: str = "") -> Ticket:
+    """extension requested → accepted, with the requested date as the new deadline."""
+
+    def apply(t: Ticket) -> list[str]:
+        previous, t.deadline, t.extension_until = t.deadline, t.extension_until, None
+        data["previous_deadline"] = previous.isoformat() if previous else None
+        data["deadline"] = t.deadline.isoformat() if t.deadline else None
+        return ["deadline", "extension_until"]
+
+    data: dict[str, Any] = {}
+    return _transition(ticket, Action.APPROVE_EXTENSION, actor=actor, note=note, data=data, apply=apply)
+
+
+def ticket_deny_extension(ticket: Ticket, *, actor: User | None, note: str) -> Ticket:
+    """extension requested → accepted with the deadline unchanged; the reason is required."""
+    note = _required(note, "note", _("Say why the extension is denied."))
+
+    def apply(t: Ticket) -> list[str]:
+        t.extension_until = None
+        return ["extension_until"]
+
+    return _transition(ticket, Action.DENY_EXTENSION, actor=actor, note=note, apply=apply)
+
+
+def ticket_reply(ticket: Ticket, *, actor: User | None, reply: str) -> Ticket:
+    """accepted → replied (办结回复) with the department's result; the callback comes next."""
+    reply = _required(reply, "reply", _("Write the result of the handling."))
+
+    def apply(t: Ticket) -> list[str]:
+        t.reply = reply
+        t.replied_at = clock.now()
+        return ["reply", "replied_at"]
+
+    return _transition(ticket, Action.REPLY, actor=actor, note=reply, apply=apply)
+
+
+def ticket_close(ticket: Ticket, *, actor: User | None, satisfaction: str, note: str = "") -> Ticket:
+    """replied → closed after the callback (回访办结), recording a satisfied result."""
+    if satisfaction not in (Satisfaction.SATISFIED, Satisfaction.BASICALLY):
+        raise ValidationError(
+            {"satisfaction": _("Close with “satisfied” or “basically satisfied”; an unsatisfied citizen reopens the ticket.")}
+        )
+
+    def apply(t: Ticket) -> list[str]:
+        t.satisfaction = satisfaction
+        t.closed_at = clock.now()
+        return ["satisfaction", "closed_at"]
+
+    return _transition(ticket, Action.CLOSE, actor=actor, note=note, data={"satisfaction": satisfaction}, apply=apply)
+
+
+def ticket_reopen(ticket: Ticket, *, actor: User | None, note: str) -> Ticket:
+    """replied → reopened (重办) to the same department after an unsatisfied callback."""
+    note = _required(note, "note", _("Record what the citizen is unsatisfied with."))
+
+    def apply(t: Ticket) -> list[str]:
+        t.satisfaction = Satisfaction.UNSATISFIED
+        t.deadline = deadline_for(kind=t.kind, urgency=t.urgency, start=clock.now())
+        t.reply = ""
+        t.replied_at = None
+        return ["satisfaction", "deadline", "reply", "replied_at"]
+
+    data = {"satisfaction": Satisfaction.UNSATISFIED}
+    return _transition(ticket, Action.REOPEN, actor=actor, note=note, data=data, apply=apply)
+
+
+def ticket_merge(ticket: Ticket, *, actor: User | None, into: Ticket, note: str = "") -> Ticket:
+    """Merge a duplicate (重复件合并) into the main ticket, which carries on for both."""
+    if into.pk == ticket.pk:
+        raise ValidationError({"into": _("A ticket cannot be merged into itself.")})
+    if into.status in (Status.MERGED, Status.CANCELLED):
+        raise ValidationError({"into": _("The main ticket is itself merged or cancelled; choose another.")})
+
+    def apply(t: Ticket) -> list[str]:
+        t.merged_into = into
+        t.closed_at = clock.now()
+        return ["merged_into", "closed_at"]
+
+    return _transition(ticket, Action.MERGE, actor=actor, note=note, data={"into": into.number}, apply=apply)
+
+
+def ticket_cancel(ticket: Ticket, *, actor: User | None, reason: str) -> Ticket:
+    """draft | registered | returned → cancelled (a hang-up with nothing to record, a test call)."""
+    reason = _required(reason, "reason", _("Say why the ticket is cancelled."))
+
+    def apply(t: Ticket) -> list[str]:
+        t.closed_at = clock.now()
+        return ["closed_at"]
+
+    return _transition(ticket, Action.CANCEL, actor=actor, note=reason, apply=apply)
+
+
+def ticket_update(ticket: Ticket, *, actor: User | None, version: int | None, **changes: Any) -> Ticket:
+    """Edit a ticket's content; refused on a closed ticket and when `version` is stale.
+
+    Writes one timeline entry listing the changed fields (old and new values, ids for
+    relations) and publishes ticket.edit.
+    """
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"not editable: {sorted(unknown)}")
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        _authorize(actor, locked, Action.EDIT)
+        if version is not None and version != locked.version:
+            raise StaleVersion(number=locked.number, expected=version, current=locked.version)
+        if locked.is_terminal:
+            raise InvalidTransition(number=locked.number, status=locked.status, action=Action.EDIT)
+        if "caller_number" in changes and changes["caller_number"]:
+            changes["caller_number"] = phone_lookup_key(changes["caller_number"]) or changes["caller_number"]
+        diff: dict[str, list[Any]] = {}
+        for field, value in changes.items():
+            old = getattr(locked, f"{field}_id" if field in ("district", "category", "citizen") else field)
+            new = getattr(value, "pk", value)
+            if old != new:
+                diff[field] = [old, new]
+                setattr(locked, field, value)
+        if not diff:
+            return locked
+        locked.full_clean(exclude=["number"])
+        locked.version += 1
+        locked.updated_at = clock.now()
+        locked.save(update_fields=[*diff, "version", "updated_at"])
+        TimelineEntry.objects.create(
+            ticket=locked,
+            action=Action.EDIT,
+            from_status=locked.status,
+            to_status=locked.status,
+            actor=actor,
+            data={"changed": _redact(diff)},
+            at=locked.updated_at,
+        )
+        publish("ticket.edit", _event(locked, Action.EDIT, locked.status, diff), _groups(locked))
+    return locked
+
+
+def _redact(diff: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Personal data never enters the timeline's change list in clear."""
+    if "caller_number" in diff:
+        diff["caller_number"] = [phone_mask(v or "") for v in diff["caller_number"]]
+    return diff
+
+
+def _required(value: str, field: str, message: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationError({field: message})
+    return value

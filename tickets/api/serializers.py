@@ -1,0 +1,283 @@
+"""The shape of the API's input and output; personal data leaves only masked."""
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from .. import clock
+from ..models import (
+    Action,
+    Category,
+    Citizen,
+    Department,
+    District,
+    Kind,
+    Satisfaction,
+    Ticket,
+    TimelineEntry,
+    allowed_actions,
+)
+from ..pii import phone_mask
+from ..selectors import reporter_hidden_from
+
+
+class DepartmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Department
+        fields = ["id", "code", "name", "name_en", "phone", "is_active"]
+
+
+class DistrictSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = District
+        fields = ["id", "code", "name", "name_en"]
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    is_leaf = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Category
+        fields = ["id", "parent", "code", "name", "name_en", "path", "sort", "is_leaf", "is_active"]
+
+    def get_is_leaf(self, obj: Category) -> bool:
+        leaves = self.context.get("leaf_ids")
+        return obj.pk in leaves if leaves is not None else obj.is_leaf
+
+
+class CitizenSerializer(serializers.ModelSerializer):
+    """A citizen as every screen shows them: ID number and phones masked."""
+
+    phones = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Citizen
+        fields = ["id", "name", "id_masked", "phones", "address", "district", "created_at"]
+
+    def get_phones(self, obj: Citizen) -> list[str]:
+        return [phone.masked for phone in obj.phones.all()]
+
+
+class CitizenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    id_number = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    phones = serializers.ListField(child=serializers.CharField(max_length=32), required=False, default=list)
+    address = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    district = serializers.PrimaryKeyRelatedField(queryset=District.objects.all(), required=False, allow_null=True)
+
+
+class PhoneSerializer(serializers.Serializer):
+    number = serializers.CharField(max_length=32)
+    label = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+
+
+class RevealSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=255)
+
+
+class RevealedCitizenSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    id_number = serializers.CharField()
+    phones = serializers.ListField(child=serializers.CharField())
+
+
+class TicketSerializer(serializers.ModelSerializer):
+    """A ticket for the API. Caller number masked; a report's reporter hidden from departments."""
+
+    kind_display = serializers.CharField(source="get_kind_display", read_only=True)
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    channel_display = serializers.CharField(source="get_channel_display", read_only=True)
+    lead_department_name = serializers.CharField(source="lead_department.name", read_only=True, default=None)
+    district_name = serializers.CharField(source="district.name", read_only=True, default=None)
+    category_name = serializers.SerializerMethodField()
+    citizen = serializers.SerializerMethodField()
+    caller_number = serializers.SerializerMethodField()
+    merged_into = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    overdue = serializers.SerializerMethodField()
+    seconds_left = serializers.SerializerMethodField()
+    allowed_actions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "number",
+            "kind",
+            "kind_display",
+            "channel",
+            "channel_display",
+            "status",
+            "status_display",
+            "urgency",
+            "title",
+            "description",
+            "address",
+            "district",
+            "district_name",
+            "category",
+            "category_name",
+            "citizen",
+            "caller_number",
+            "lead_department",
+            "lead_department_name",
+            "assisting_departments",
+            "deadline",
+            "overdue",
+            "seconds_left",
+            "extension_until",
+            "answer",
+            "reply",
+            "satisfaction",
+            "return_count",
+            "merged_into",
+            "external_ref",
+            "created_at",
+            "registered_at",
+            "dispatched_at",
+            "replied_at",
+            "closed_at",
+            "updated_at",
+            "version",
+            "allowed_actions",
+        ]
+        read_only_fields = fields
+
+    def _hidden(self, obj: Ticket) -> bool:
+        return reporter_hidden_from(self.context["request"].user, obj)
+
+    def get_category_name(self, obj: Ticket) -> str | None:
+        return str(obj.category) if obj.category_id else None
+
+    def get_citizen(self, obj: Ticket) -> dict | None:
+        if obj.citizen_id is None or self._hidden(obj):
+            return None
+        return {"id": obj.citizen.pk, "name": obj.citizen.name, "id_masked": obj.citizen.id_masked}
+
+    def get_caller_number(self, obj: Ticket) -> str:
+        return "" if self._hidden(obj) else phone_mask(obj.caller_number)
+
+    def get_overdue(self, obj: Ticket) -> bool:
+        return obj.is_overdue(self.context.get("now"))
+
+    def get_seconds_left(self, obj: Ticket) -> int | None:
+        if obj.deadline is None or obj.is_terminal:
+            return None
+        return int((obj.deadline - (self.context.get("now") or clock.now())).total_seconds())
+
+    def get_allowed_actions(self, obj: Ticket) -> list[str]:
+        return allowed_actions(obj.status)
+
+    def to_representation(self, instance: Ticket) -> dict:
+        data = super().to_representation(instance)
+        if self._hidden(instance):
+            data["external_ref"] = None
+        return data
+
+
+class TicketWriteSerializer(serializers.ModelSerializer):
+    """Open a ticket: registered at once, or a draft with `register: false`."""
+
+    register = serializers.BooleanField(default=True, write_only=True)
+    citizen = serializers.PrimaryKeyRelatedField(queryset=Citizen.objects.all(), required=False, allow_null=True)
+    category = serializers.PrimaryKeyRelatedField(
+        queryset=Category.objects.filter(is_active=True), required=False, allow_null=True
+    )
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "register",
+            "kind",
+            "channel",
+            "urgency",
+            "title",
+            "description",
+            "address",
+            "district",
+            "category",
+            "citizen",
+            "caller_number",
+            "external_ref",
+        ]
+
+
+class TicketUpdateSerializer(TicketWriteSerializer):
+    version = serializers.IntegerField(help_text="The version you read; a stale one is refused with 409.")
+
+    class Meta(TicketWriteSerializer.Meta):
+        fields = [f for f in TicketWriteSerializer.Meta.fields if f not in ("register", "external_ref")] + ["version"]
+
+
+class TimelineEntrySerializer(serializers.ModelSerializer):
+    action_display = serializers.CharField(source="get_action_display", read_only=True)
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TimelineEntry
+        fields = ["id", "at", "action", "action_display", "from_status", "to_status", "actor", "note", "data"]
+
+    def get_actor(self, obj: TimelineEntry) -> str | None:
+        if obj.actor_id is None:
+            return None
+        return obj.actor.get_full_name() or obj.actor.username
+
+
+# Input of each transition endpoint.
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DispatchSerializer(NoteSerializer):
+    department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all())
+    assisting = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all(), many=True, required=False, default=list)
+    deadline = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class ReasonSerializer(NoteSerializer):
+    reason = serializers.CharField()
+
+
+class ExtensionSerializer(serializers.Serializer):
+    until = serializers.DateTimeField()
+    reason = serializers.CharField()
+
+    def validate_until(self, value):
+        if value <= timezone.now():
+            raise serializers.ValidationError("The new date must be in the future.")
+        return value
+
+
+class RequiredNoteSerializer(serializers.Serializer):
+    note = serializers.CharField()
+
+
+class ReplySerializer(serializers.Serializer):
+    reply = serializers.CharField()
+
+
+class AnswerSerializer(serializers.Serializer):
+    answer = serializers.CharField()
+
+
+class CloseSerializer(NoteSerializer):
+    satisfaction = serializers.ChoiceField(choices=[Satisfaction.SATISFIED, Satisfaction.BASICALLY])
+
+
+class MergeSerializer(NoteSerializer):
+    into = serializers.SlugRelatedField(slug_field="number", queryset=Ticket.objects.all())
+
+
+TRANSITION_INPUT = {
+    Action.REGISTER: NoteSerializer,
+    Action.CLOSE_FIRST_CONTACT: AnswerSerializer,
+    Action.DISPATCH: DispatchSerializer,
+    Action.ACCEPT: NoteSerializer,
+    Action.RETURN: ReasonSerializer,
+    Action.REQUEST_EXTENSION: ExtensionSerializer,
+    Action.APPROVE_EXTENSION: NoteSerializer,
+    Action.DENY_EXTENSION: RequiredNoteSerializer,
+    Action.REPLY: ReplySerializer,
+    Action.CLOSE: CloseSerializer,
+    Action.REOPEN: RequiredNoteSerializer,
+    Action.MERGE: MergeSerializer,
+    Action.CANCEL: ReasonSerializer,
+}
