@@ -33,4 +33,6 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "hello", "user": user.username, "groups": self.groups})
 
     async def hotline_event(self, message: dict) -> None:
-        await self.send_json({"type": "event", "seq": message["seq"], "event": message["event"], "payload": message["payload"]})
+        await self.send_json(
+            {"type": "event", "seq": message["seq"], "event": message["event"], "payload": message["payload"]}
+        )

@@ -13,10 +13,20 @@ class Call(models.Model):
     dialled_number = models.CharField(_("dialled number"), max_length=32, blank=True)
     channel = models.CharField(_("channel"), max_length=128, blank=True)
     ticket = models.ForeignKey(
-        "tickets.Ticket", verbose_name=_("ticket"), null=True, blank=True, on_delete=models.PROTECT, related_name="calls"
+        "tickets.Ticket",
+        verbose_name=_("ticket"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calls",
     )
     operator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("operator"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("operator"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     started_at = models.DateTimeField(_("started"), default=clock.now)
     answered_at = models.DateTimeField(_("answered"), null=True, blank=True)

@@ -316,7 +316,9 @@ class Ticket(models.Model):
     )
     return_count = models.PositiveSmallIntegerField(_("times returned"), default=0, editable=False)
     external_ref = models.CharField(_("external reference"), max_length=64, unique=True, null=True, blank=True)
-    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(_("created"), default=clock.now, editable=False, db_index=True)
     registered_at = models.DateTimeField(_("registered"), null=True, blank=True, editable=False)
     dispatched_at = models.DateTimeField(_("dispatched"), null=True, blank=True, editable=False)
@@ -372,7 +374,9 @@ class TimelineEntry(models.Model):
     action = models.CharField(_("action"), max_length=24, choices=Action.choices)
     from_status = models.CharField(_("from"), max_length=24, choices=Status.choices, blank=True)
     to_status = models.CharField(_("to"), max_length=24, choices=Status.choices, blank=True)
-    actor = models.ForeignKey(User, verbose_name=_("by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        User, verbose_name=_("by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     note = models.TextField(_("note"), blank=True)
     # Structured detail: changed fields, department, reason code, new deadline...
     data = models.JSONField(default=dict, blank=True)

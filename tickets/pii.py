@@ -89,7 +89,9 @@ def _keys(secret: str) -> tuple[bytes, Fernet]:
     def derive(purpose: bytes) -> bytes:
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret.encode())
 
-    return derive(b"hotline id-number lookup"), Fernet(base64.urlsafe_b64encode(derive(b"hotline id-number encryption")))
+    return derive(b"hotline id-number lookup"), Fernet(
+        base64.urlsafe_b64encode(derive(b"hotline id-number encryption"))
+    )
 
 
 def pii_hash(value: str) -> str:

@@ -34,7 +34,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     try:
         env = await read_environment(reader)
         logger.info("AGI call %s from %s (stub bridge: no IVR yet)", env.get("agi_uniqueid"), env.get("agi_callerid"))
-    except (ConnectionError, asyncio.TimeoutError, asyncio.LimitOverrunError, ValueError) as exc:
+    except (TimeoutError, ConnectionError, asyncio.LimitOverrunError, ValueError) as exc:
         logger.warning("AGI session from %s dropped: %s", peer, exc)
     finally:
         writer.close()

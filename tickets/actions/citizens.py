@@ -24,9 +24,15 @@ def citizen_create(
     """
     fields: dict[str, str] = {}
     if id_number:
-        number = id_number_clean(id_number)
+        try:
+            number = id_number_clean(id_number)
+        except ValidationError as exc:
+            raise ValidationError({"id_number": exc.messages}) from None
         fields = {"id_hash": pii_hash(number), "id_encrypted": pii_encrypt(number), "id_masked": id_number_mask(number)}
-    cleaned_phones = list(dict.fromkeys(phone_clean(phone) for phone in phones))
+    try:
+        cleaned_phones = list(dict.fromkeys(phone_clean(phone) for phone in phones))
+    except ValidationError as exc:
+        raise ValidationError({"phones": exc.messages}) from None
     try:
         with transaction.atomic():
             citizen = Citizen.objects.create(name=name, address=address, district=district, **fields)

@@ -269,9 +269,7 @@ def ticket_return(ticket: Ticket, *, actor: User | None, reason: str, note: str 
     )
 
 
-def ticket_request_extension(
-    ticket: Ticket, *, actor: User | None, until: datetime.datetime, reason: str
-) -> Ticket:
+def ticket_request_extension(ticket: Ticket, *, actor: User | None, until: datetime.datetime, reason: str) -> Ticket:
     """accepted → extension requested (延期申请); the deadline moves only on approval."""
     reason = _required(reason, "reason", _("Say why more time is needed."))
 
@@ -326,7 +324,11 @@ def ticket_close(ticket: Ticket, *, actor: User | None, satisfaction: str, note:
     """replied → closed after the callback (回访办结), recording a satisfied result."""
     if satisfaction not in (Satisfaction.SATISFIED, Satisfaction.BASICALLY):
         raise ValidationError(
-            {"satisfaction": _("Close with “satisfied” or “basically satisfied”; an unsatisfied citizen reopens the ticket.")}
+            {
+                "satisfaction": _(
+                    "Close with “satisfied” or “basically satisfied”; an unsatisfied citizen reopens the ticket."
+                )
+            }
         )
 
     def apply(t: Ticket) -> list[str]:

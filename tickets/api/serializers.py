@@ -10,7 +10,6 @@ from ..models import (
     Citizen,
     Department,
     District,
-    Kind,
     Satisfaction,
     Ticket,
     TimelineEntry,
@@ -228,7 +227,9 @@ class NoteSerializer(serializers.Serializer):
 
 class DispatchSerializer(NoteSerializer):
     department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all())
-    assisting = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all(), many=True, required=False, default=list)
+    assisting = serializers.PrimaryKeyRelatedField(
+        queryset=Department.objects.all(), many=True, required=False, default=list
+    )
     deadline = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 

@@ -32,9 +32,7 @@ TRANSITION_FUNCTIONS = {
 }
 
 
-class TicketViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
-):
+class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Tickets (工单). Department staff see only their department's tickets; others answer 404."""
 
     lookup_field = "number"
@@ -94,14 +92,17 @@ def _transition_endpoint(name: str):
     def endpoint(self: TicketViewSet, request: Request, number: str) -> Response:
         return self._transition(request, number, name)
 
-    endpoint.__name__ = name
+    # Prefixed: "dispatch" and "return" would otherwise shadow the view's own methods.
+    endpoint.__name__ = f"transition_{name}"
     endpoint.__doc__ = f"{Action(name).label}: see the lifecycle in docs/lifecycle.md. 409 lists the allowed actions."
     endpoint = extend_schema(request=s.TRANSITION_INPUT[name], responses=s.TicketSerializer)(endpoint)
-    return action(detail=True, methods=["post"], url_path=name.replace("_", "-"))(endpoint)
+    return action(detail=True, methods=["post"], url_path=name.replace("_", "-"), url_name=name.replace("_", "-"))(
+        endpoint
+    )
 
 
 for _name in TRANSITION_FUNCTIONS:
-    setattr(TicketViewSet, _name, _transition_endpoint(_name))
+    setattr(TicketViewSet, f"transition_{_name}", _transition_endpoint(_name))
 
 
 @extend_schema_view(
