@@ -208,7 +208,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per periodic task run is noise; failures still log at ERROR.
+        "celery.app.trace": {"level": "WARNING"},
+    },
 }
 
 # Embedded run: the address the stub AGI bridge listens on (see telephony/).
