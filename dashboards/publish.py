@@ -7,12 +7,14 @@ save never fails because Redis is down and no event is lost.
 """
 
 import logging
+import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from .models import OutboxEvent
@@ -23,6 +25,13 @@ SUPERVISORS = "supervisors"
 OPERATORS = "operators"
 MESSAGE_TYPE = "hotline.event"
 RELAY_BATCH = 200
+# After the layer failed, saves stop trying to relay for this long and leave the catch-up to
+# the periodic task: a hung Redis (answering nothing until socket_timeout) must not make
+# every save wait for it.
+RETRY_AFTER = 10.0
+
+# layer -> time.monotonic() until which on-commit relays skip it
+_paused: "weakref.WeakKeyDictionary[BaseChannelLayer, float]" = weakref.WeakKeyDictionary()
 
 
 def department_group(department_id: int) -> str:
@@ -39,29 +48,60 @@ def publish(event_type: str, payload: dict[str, Any], groups: Iterable[str]) -> 
     Payloads carry ids and changed fields, never personal data.
     """
     event = OutboxEvent.objects.create(type=event_type, payload=payload, groups=sorted(set(groups)))
-    transaction.on_commit(relay_pending, robust=True)
+    transaction.on_commit(_relay_after_commit, robust=True)
     return event
 
 
-def relay_pending(limit: int = RELAY_BATCH) -> int:
-    """Send owed events to the channel layer in sequence order; return how many were sent."""
+def _relay_after_commit() -> None:
+    layer = get_channel_layer()
+    if layer is None or _paused.get(layer, 0.0) > time.monotonic():
+        return
+    relay_pending(wait=False)
+
+
+def relay_pending(limit: int = RELAY_BATCH, *, wait: bool = True) -> int:
+    """Send owed events to the channel layer in sequence order; return how many were sent.
+
+    Relays take turns (the owed rows are locked while they are sent), so each event goes out
+    once and in order even with several processes. With `wait=False` (after a save) a relay
+    that finds another one busy leaves: that one sends this event too, as it reads until
+    nothing is owed.
+    """
     layer = get_channel_layer()
     if layer is None:
         return 0
     sent = 0
     while True:
-        batch = list(OutboxEvent.objects.filter(relayed_at__isnull=True).order_by("id")[:limit])
-        if not batch:
+        try:
+            with transaction.atomic():
+                owed = OutboxEvent.objects.filter(relayed_at__isnull=True).order_by("id")
+                batch = list(owed.select_for_update(nowait=not wait)[:limit])
+                if not batch:
+                    _paused.pop(layer, None)
+                    return sent
+                delivered, error = async_to_sync(_send)(layer, batch)
+                if delivered:
+                    OutboxEvent.objects.filter(id__in=delivered).update(relayed_at=timezone.now())
+                    sent += len(delivered)
+        except DatabaseError:
+            if wait:
+                raise
+            return sent  # another relay holds the owed rows
+        if error is not None:  # the layer is down: keep the rest for the next sweep
+            _paused[layer] = time.monotonic() + RETRY_AFTER
+            logger.warning("event relay paused at seq %s: %s", batch[len(delivered)].id, error)
             return sent
-        for event in batch:
-            message = {"type": MESSAGE_TYPE, "seq": event.id, "event": event.type, "payload": event.payload}
-            try:
-                for group in event.groups:
-                    async_to_sync(layer.group_send)(group, message)
-            except Exception as exc:  # the layer is down: keep the row for the next sweep
-                logger.warning("event relay paused at seq %s: %s", event.id, exc)
-                return sent
-            # Conditional update: a concurrent relay that already sent this row wins.
-            sent += OutboxEvent.objects.filter(id=event.id, relayed_at__isnull=True).update(relayed_at=timezone.now())
-        if len(batch) < limit:
-            return sent
+
+
+async def _send(layer: BaseChannelLayer, batch: list[OutboxEvent]) -> tuple[list[int], Exception | None]:
+    """Send a batch in one event loop (one Redis connection); stop at the first failure."""
+    delivered: list[int] = []
+    for event in batch:
+        message = {"type": MESSAGE_TYPE, "seq": event.id, "event": event.type, "payload": event.payload}
+        try:
+            for group in event.groups:
+                await layer.group_send(group, message)
+        except Exception as exc:
+            return delivered, exc
+        delivered.append(event.id)
+    return delivered, None

@@ -36,9 +36,7 @@ def supervisor_home(user: User) -> dict[str, object]:
     counts = dict(tickets.order_by().values_list("status").annotate(n=Count("id")))
     return {
         "status_counts": [(status.value, status.label, counts.get(status.value, 0)) for status in Status],
-        "overdue": list(
-            tickets.filter(status__in=WITH_DEPARTMENT, deadline__lt=now).order_by("deadline")[:LIST_LIMIT]
-        ),
+        "overdue": list(tickets.filter(status__in=WITH_DEPARTMENT, deadline__lt=now).order_by("deadline")[:LIST_LIMIT]),
         "returned": list(tickets.filter(status=Status.RETURNED).order_by("-updated_at")[:LIST_LIMIT]),
         "extensions": list(tickets.filter(status=Status.EXTENSION_REQUESTED).order_by("deadline")[:LIST_LIMIT]),
         "now": now,

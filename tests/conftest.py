@@ -105,3 +105,26 @@ def api():
             return self
 
     return Client()
+
+
+@pytest.fixture
+def ticket_state():
+    """ticket_state(ticket): what a refused request must leave untouched, read fresh from the database."""
+
+    def read(ticket: Ticket) -> dict:
+        fresh = Ticket.objects.get(pk=ticket.pk)
+        return {
+            "status": fresh.status,
+            "version": fresh.version,
+            "timeline": fresh.timeline.count(),
+            "lead_department": fresh.lead_department_id,
+            "assisting": sorted(fresh.assisting_departments.values_list("id", flat=True)),
+        }
+
+    return read
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """PBKDF2 costs a fifth of a second per user; tests check behaviour, not hashing strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -27,11 +27,18 @@ class InvalidTransition(DomainError):
             "status": Status(status).label,
             "action": Action(action).label,
         }
+        # Say what can be done instead, so the person is not left guessing.
+        allowed = allowed_actions(status)
+        if allowed:
+            labels = ", ".join(f"“{Action(name).label}”" for name in allowed)
+            message += " " + _("Possible now: %(actions)s.") % {"actions": labels}
+        else:
+            message += " " + _("Nothing more can be done with it.")
         super().__init__(
             message,
             status=status,
             action=action,
-            allowed_actions=allowed_actions(status),
+            allowed_actions=allowed,
             allowed_next_statuses=allowed_next_statuses(status),
         )
 

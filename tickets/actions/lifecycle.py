@@ -7,6 +7,7 @@ timeline entry, and publishes an event on commit. Nothing else sets `Ticket.stat
 import datetime
 from collections.abc import Callable, Iterable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -46,6 +47,8 @@ EDITABLE_FIELDS = (
     "caller_number",
 )
 HOTLINE_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
+# Ticket numbers carry the hotline's own date, whatever time zone a request has activated.
+NUMBER_ZONE = ZoneInfo("Asia/Shanghai")
 # Who may perform each action; department actions are also limited to the ticket's lead department.
 ACTION_ROLES: dict[str, tuple[str, ...]] = {
     Action.REGISTER: HOTLINE_ROLES,
@@ -65,12 +68,13 @@ ACTION_ROLES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _authorize(actor: User | None, ticket: Ticket, action: str) -> None:
+def _authorize(actor: User | None, ticket: Ticket | None, action: str) -> None:
+    """Check the actor's role, and with a ticket also that a department actor's department leads it."""
     if actor is None or actor.is_superuser:  # None: the system itself (bridge, periodic tasks)
         return
     if actor.role not in ACTION_ROLES[action]:
         raise NotAllowed(_("Your role may not “%(action)s” a ticket.") % {"action": Action(action).label})
-    if actor.role == Role.DEPARTMENT and ticket.lead_department_id != actor.department_id:
+    if ticket is not None and actor.role == Role.DEPARTMENT and ticket.lead_department_id != actor.department_id:
         raise NotAllowed(_("Only the lead department may do this."))
 
 
@@ -96,7 +100,7 @@ def _event(ticket: Ticket, action: str, from_status: str, changed: Iterable[str]
 
 def _next_number() -> str:
     """YYYYMMDD + a five-digit daily sequence: digits only, so callers can key it in."""
-    day = timezone.localdate(clock.now())
+    day = timezone.localdate(clock.now(), NUMBER_ZONE)
     counter, _created = TicketNumberCounter.objects.select_for_update().get_or_create(day=day)
     counter.last += 1
     counter.save(update_fields=["last"])
@@ -117,9 +121,12 @@ def _transition(
     sources, target = TRANSITIONS[action]
     with transaction.atomic():
         locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
-        _authorize(actor, locked, action)
+        _authorize(actor, None, action)
+        # The status before the department: when a colleague has just returned the ticket, "it is
+        # returned now" tells the person more than "only the lead department may do this".
         if locked.status not in sources:
             raise InvalidTransition(number=locked.number, status=locked.status, action=action)
+        _authorize(actor, locked, action)
         from_status = locked.status
         now = clock.now()
         changed = apply(locked) if apply else []
@@ -248,16 +255,19 @@ def ticket_return(ticket: Ticket, *, actor: User | None, reason: str, note: str 
     so its inbox drops the row.
     """
     reason = _required(reason, "reason", _("Say why the ticket is returned."))
-    returned_by = ticket.lead_department_id
+    data: dict[str, Any] = {"reason": reason}
+    # Read from the locked row: every department that held the ticket hears it is gone.
+    held_by: list[int | None] = []
 
     def apply(t: Ticket) -> list[str]:
+        data["department"] = t.lead_department_id
+        held_by.extend([t.lead_department_id, *t.assisting_departments.values_list("id", flat=True)])
         t.lead_department = None
         t.deadline = None
         t.return_count += 1
         t.assisting_departments.clear()
         return ["lead_department", "deadline", "return_count"]
 
-    data = {"reason": reason, "department": returned_by}
     return _transition(
         ticket,
         Action.RETURN,
@@ -265,7 +275,7 @@ def ticket_return(ticket: Ticket, *, actor: User | None, reason: str, note: str 
         note=note or reason,
         data=data,
         apply=apply,
-        extra_departments=[returned_by],
+        extra_departments=held_by,
     )
 
 
@@ -358,10 +368,11 @@ def ticket_merge(ticket: Ticket, *, actor: User | None, into: Ticket, note: str 
     """Merge a duplicate (重复件合并) into the main ticket, which carries on for both."""
     if into.pk == ticket.pk:
         raise ValidationError({"into": _("A ticket cannot be merged into itself.")})
-    if into.status in (Status.MERGED, Status.CANCELLED):
-        raise ValidationError({"into": _("The main ticket is itself merged or cancelled; choose another.")})
 
     def apply(t: Ticket) -> list[str]:
+        # The main ticket's current status, not the caller's copy: it may have been merged meanwhile.
+        if Ticket.objects.filter(pk=into.pk, status__in=(Status.MERGED, Status.CANCELLED)).exists():
+            raise ValidationError({"into": _("The main ticket is itself merged or cancelled; choose another.")})
         t.merged_into = into
         t.closed_at = clock.now()
         return ["merged_into", "closed_at"]

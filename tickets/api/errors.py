@@ -6,11 +6,20 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from ..errors import DomainError
+
+
+class VersionRequired(exceptions.APIException):
+    """An edit without the version it was based on could silently undo someone else's."""
+
+    status_code = status.HTTP_428_PRECONDITION_REQUIRED
+    default_code = "version_required"
+    default_detail = gettext_lazy("Send the version of the ticket you read, so that no one's changes are lost.")
 
 
 def _flatten(detail: Any) -> Any:

@@ -1,6 +1,9 @@
 """The shape of the API's input and output; personal data leaves only masked."""
 
-from django.utils import timezone
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import clock
@@ -15,8 +18,31 @@ from ..models import (
     TimelineEntry,
     allowed_actions,
 )
-from ..pii import phone_mask
-from ..selectors import reporter_hidden_from
+from ..pii import phone_clean, phone_mask
+from ..selectors import citizens_visible_to, reporter_hidden_from, tickets_visible_to
+
+
+def _user(context: dict):
+    request = context.get("request")
+    return request.user if request is not None else None
+
+
+class VisibleCitizenField(serializers.PrimaryKeyRelatedField):
+    """A citizen id, checked against the citizens the requesting user may see."""
+
+    def get_queryset(self):
+        return citizens_visible_to(_user(self.context))
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class VisibleTicketField(serializers.SlugRelatedField):
+    """Another ticket by number, checked against the tickets the requesting user may see."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="number", **kwargs)
+
+    def get_queryset(self):
+        return tickets_visible_to(_user(self.context))
 
 
 class DepartmentSerializer(serializers.ModelSerializer):
@@ -67,6 +93,12 @@ class CitizenCreateSerializer(serializers.Serializer):
 class PhoneSerializer(serializers.Serializer):
     number = serializers.CharField(max_length=32)
     label = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+
+    def validate_number(self, value: str) -> str:
+        try:
+            return phone_clean(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
 
 
 class RevealSerializer(serializers.Serializer):
@@ -176,7 +208,7 @@ class TicketWriteSerializer(serializers.ModelSerializer):
     """Open a ticket: registered at once, or a draft with `register: false`."""
 
     register = serializers.BooleanField(default=True, write_only=True)
-    citizen = serializers.PrimaryKeyRelatedField(queryset=Citizen.objects.all(), required=False, allow_null=True)
+    citizen = VisibleCitizenField(required=False, allow_null=True)
     category = serializers.PrimaryKeyRelatedField(
         queryset=Category.objects.filter(is_active=True), required=False, allow_null=True
     )
@@ -206,9 +238,16 @@ class TicketUpdateSerializer(TicketWriteSerializer):
         fields = [f for f in TicketWriteSerializer.Meta.fields if f not in ("register", "external_ref")] + ["version"]
 
 
+# Timeline data that would identify a report's reporter to the department handling it.
+REPORTER_FIELDS = ("citizen", "caller_number")
+
+
 class TimelineEntrySerializer(serializers.ModelSerializer):
+    """One line of history; with `hide_reporter` in the context, edits of the reporter are left out."""
+
     action_display = serializers.CharField(source="get_action_display", read_only=True)
     actor = serializers.SerializerMethodField()
+    data = serializers.SerializerMethodField()
 
     class Meta:
         model = TimelineEntry
@@ -218,6 +257,13 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
         if obj.actor_id is None:
             return None
         return obj.actor.get_full_name() or obj.actor.username
+
+    def get_data(self, obj: TimelineEntry) -> dict:
+        data = obj.data or {}
+        changed = data.get("changed")
+        if not self.context.get("hide_reporter") or not isinstance(changed, dict):
+            return data
+        return {**data, "changed": {k: v for k, v in changed.items() if k not in REPORTER_FIELDS}}
 
 
 # Input of each transition endpoint.
@@ -237,13 +283,17 @@ class ReasonSerializer(NoteSerializer):
     reason = serializers.CharField()
 
 
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+
+
 class ExtensionSerializer(serializers.Serializer):
     until = serializers.DateTimeField()
     reason = serializers.CharField()
 
     def validate_until(self, value):
-        if value <= timezone.now():
-            raise serializers.ValidationError("The new date must be in the future.")
+        if value <= clock.now():
+            raise serializers.ValidationError(_("The new date must be in the future."))
         return value
 
 
@@ -264,7 +314,7 @@ class CloseSerializer(NoteSerializer):
 
 
 class MergeSerializer(NoteSerializer):
-    into = serializers.SlugRelatedField(slug_field="number", queryset=Ticket.objects.all())
+    into = VisibleTicketField(help_text="The number of the main ticket, which carries on for both.")
 
 
 TRANSITION_INPUT = {
@@ -280,5 +330,32 @@ TRANSITION_INPUT = {
     Action.CLOSE: CloseSerializer,
     Action.REOPEN: RequiredNoteSerializer,
     Action.MERGE: MergeSerializer,
-    Action.CANCEL: ReasonSerializer,
+    Action.CANCEL: CancelSerializer,
 }
+
+
+# The error bodies (tickets/api/errors.py), for the schema.
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, for programs: invalid, not_found, invalid_transition, …")
+    message = serializers.CharField(help_text="For people, in the request's language.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Each invalid input field with its messages (code `invalid`).",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+class ConflictDetailSerializer(ErrorDetailSerializer):
+    status = serializers.CharField(required=False, help_text="The ticket's current status.")
+    action = serializers.CharField(required=False, help_text="The refused action.")
+    allowed_actions = serializers.ListField(child=serializers.CharField(), required=False)
+    allowed_next_statuses = serializers.ListField(child=serializers.CharField(), required=False)
+    current_version = serializers.IntegerField(required=False, help_text="With stale_version: reload, then retry.")
+
+
+class ConflictSerializer(serializers.Serializer):
+    error = ConflictDetailSerializer()

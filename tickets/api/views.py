@@ -1,18 +1,34 @@
 """REST endpoints: parse input, call one action or selector, respond."""
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import actions
-from ..models import Action, Category, Department, District, Ticket, TimelineEntry
-from ..pii import id_number_clean, pii_hash
-from ..selectors import citizens_by_phone, citizens_visible_to, ticket_get_for, tickets_visible_to
+from ..models import TRANSITIONS, Action, Category, Citizen, Department, District, Ticket
+from ..selectors import (
+    citizens_search,
+    citizens_visible_to,
+    reporter_hidden_from,
+    ticket_get_for,
+    ticket_timeline,
+    tickets_visible_to,
+)
 from . import serializers as s
+from .errors import VersionRequired
 from .filters import TicketFilter
+
+# The error answers each kind of endpoint may give, for the schema.
+NOT_FOUND = OpenApiResponse(s.ErrorSerializer, description="No such ticket, or not one of your department's.")
+INVALID = OpenApiResponse(s.ErrorSerializer, description="Invalid input; `fields` names each field.")
+FORBIDDEN = OpenApiResponse(s.ErrorSerializer, description="Your role may not do this.")
+CONFLICT = OpenApiResponse(
+    s.ConflictSerializer,
+    description="Not allowed in the current status (the allowed actions listed), or stale version.",
+)
 
 # action name -> the function that performs it, with the serializer's fields as keywords.
 TRANSITION_FUNCTIONS = {
@@ -32,6 +48,7 @@ TRANSITION_FUNCTIONS = {
 }
 
 
+# Every handler takes `format`: the router also answers each route with a suffix (/api/tickets/1.json).
 class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Tickets (工单). Department staff see only their department's tickets; others answer 404."""
 
@@ -41,64 +58,89 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     serializer_class = s.TicketSerializer
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user, only the model
+            return Ticket.objects.none()
         return tickets_visible_to(self.request.user).prefetch_related("assisting_departments")
 
     def get_object(self) -> Ticket:
         return ticket_get_for(self.request.user, self.kwargs["number"])
 
-    @extend_schema(request=s.TicketWriteSerializer, responses={201: s.TicketSerializer})
-    def create(self, request: Request) -> Response:
-        form = s.TicketWriteSerializer(data=request.data)
+    @extend_schema(responses={200: s.TicketSerializer(many=True), 400: INVALID})
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.TicketSerializer, 404: NOT_FOUND})
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(request=s.TicketWriteSerializer, responses={201: s.TicketSerializer, 400: INVALID, 403: FORBIDDEN})
+    def create(self, request: Request, format: str | None = None) -> Response:
+        form = s.TicketWriteSerializer(data=request.data, context=self.get_serializer_context())
         form.is_valid(raise_exception=True)
         data = dict(form.validated_data)
         ticket = actions.ticket_create(actor=request.user, register=data.pop("register"), **data)
         return Response(self._out(ticket), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.TicketUpdateSerializer, responses=s.TicketSerializer)
-    def partial_update(self, request: Request, number: str) -> Response:
+    @extend_schema(
+        request=s.TicketUpdateSerializer,
+        responses={
+            200: s.TicketSerializer,
+            400: INVALID,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: CONFLICT,
+            428: OpenApiResponse(s.ErrorSerializer, description="Send the version you read."),
+        },
+    )
+    def partial_update(self, request: Request, number: str, format: str | None = None) -> Response:
         ticket = self.get_object()
-        form = s.TicketUpdateSerializer(data=request.data, partial=True)
+        form = s.TicketUpdateSerializer(data=request.data, partial=True, context=self.get_serializer_context())
         form.is_valid(raise_exception=True)
         data = dict(form.validated_data)
         version = data.pop("version", None)
         if version is None:
-            return Response(
-                {"error": {"code": "version_required", "message": "Send the version you read, to avoid lost updates."}},
-                status=status.HTTP_428_PRECONDITION_REQUIRED,
-            )
+            raise VersionRequired
         ticket = actions.ticket_update(ticket, actor=request.user, version=version, **data)
         return Response(self._out(ticket))
 
-    @extend_schema(responses=s.TimelineEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
-    def timeline(self, request: Request, number: str) -> Response:
+    @extend_schema(responses={200: s.TimelineEntrySerializer(many=True), 404: NOT_FOUND})
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def timeline(self, request: Request, number: str, format: str | None = None) -> Response:
         ticket = self.get_object()
-        entries = TimelineEntry.objects.filter(ticket=ticket).select_related("actor")
-        return Response(s.TimelineEntrySerializer(entries, many=True).data)
+        context = {**self.get_serializer_context(), "hide_reporter": reporter_hidden_from(request.user, ticket)}
+        return Response(s.TimelineEntrySerializer(ticket_timeline(ticket), many=True, context=context).data)
 
     def _out(self, ticket: Ticket) -> dict:
-        ticket = tickets_visible_to(self.request.user).prefetch_related("assisting_departments").get(pk=ticket.pk)
+        # Read back with the list's joins. A department that has just returned a ticket no longer
+        # sees it, but is still owed the result of its own action.
+        visible = tickets_visible_to(self.request.user).prefetch_related("assisting_departments")
+        ticket = visible.filter(pk=ticket.pk).first() or ticket
         return s.TicketSerializer(ticket, context=self.get_serializer_context()).data
 
-    def _transition(self, request: Request, number: str, name: str) -> Response:
+    def _transition(self, request: Request, name: str) -> Response:
         ticket = self.get_object()
-        form = s.TRANSITION_INPUT[name](data=request.data)
+        form = s.TRANSITION_INPUT[name](data=request.data, context=self.get_serializer_context())
         form.is_valid(raise_exception=True)
         ticket = TRANSITION_FUNCTIONS[name](ticket, actor=request.user, **form.validated_data)
         return Response(self._out(ticket))
 
 
 def _transition_endpoint(name: str):
-    def endpoint(self: TicketViewSet, request: Request, number: str) -> Response:
-        return self._transition(request, number, name)
+    def endpoint(self: TicketViewSet, request: Request, number: str, format: str | None = None) -> Response:
+        return self._transition(request, name)
 
     # Prefixed: "dispatch" and "return" would otherwise shadow the view's own methods.
     endpoint.__name__ = f"transition_{name}"
-    endpoint.__doc__ = f"{Action(name).label}: see the lifecycle in docs/lifecycle.md. 409 lists the allowed actions."
-    endpoint = extend_schema(request=s.TRANSITION_INPUT[name], responses=s.TicketSerializer)(endpoint)
-    return action(detail=True, methods=["post"], url_path=name.replace("_", "-"), url_name=name.replace("_", "-"))(
-        endpoint
+    sources, target = TRANSITIONS[name]
+    endpoint.__doc__ = (
+        f"{Action(name).label}: {', '.join(sources)} → {target} (the lifecycle: docs/lifecycle.md). "
+        "From any other status: 409 with the allowed actions and next statuses; nothing changes."
     )
+    slug = name.replace("_", "-")
+    endpoint = action(detail=True, methods=["post"], url_path=slug, url_name=slug)(endpoint)
+    # After @action, which would otherwise replace the schema annotation.
+    responses = {200: s.TicketSerializer, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT}
+    return extend_schema(request=s.TRANSITION_INPUT[name], responses=responses)(endpoint)
 
 
 for _name in TRANSITION_FUNCTIONS:
@@ -120,18 +162,20 @@ class CitizenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = s.CitizenSerializer
 
     def get_queryset(self):
-        citizens = citizens_visible_to(self.request.user).order_by("-id")
+        if getattr(self, "swagger_fake_view", False):
+            return Citizen.objects.none()
+        if self.action != "list":
+            return citizens_visible_to(self.request.user)
         params = self.request.query_params
-        if params.get("phone"):
-            citizens = citizens & citizens_by_phone(params["phone"])
-        if params.get("id_number"):
-            citizens = citizens.filter(id_hash=pii_hash(id_number_clean(params["id_number"])))
-        if params.get("q"):
-            citizens = citizens.filter(name__icontains=params["q"])
-        return citizens
+        return citizens_search(
+            self.request.user,
+            phone=params.get("phone", "").strip(),
+            id_number=params.get("id_number", "").strip(),
+            name=params.get("q", "").strip(),
+        )
 
-    @extend_schema(request=s.CitizenCreateSerializer, responses={201: s.CitizenSerializer})
-    def create(self, request: Request) -> Response:
+    @extend_schema(request=s.CitizenCreateSerializer, responses={201: s.CitizenSerializer, 400: INVALID})
+    def create(self, request: Request, format: str | None = None) -> Response:
         if not (request.user.is_superuser or request.user.is_hotline_staff):
             raise Http404
         form = s.CitizenCreateSerializer(data=request.data)
@@ -141,7 +185,7 @@ class CitizenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(request=s.PhoneSerializer, responses={201: s.CitizenSerializer})
     @action(detail=True, methods=["post"])
-    def phones(self, request: Request, pk: str) -> Response:
+    def phones(self, request: Request, pk: str, format: str | None = None) -> Response:
         citizen = self.get_object()
         form = s.PhoneSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -149,9 +193,12 @@ class CitizenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         citizen = self.get_queryset().get(pk=citizen.pk)
         return Response(s.CitizenSerializer(citizen).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.RevealSerializer, responses=s.RevealedCitizenSerializer)
+    @extend_schema(
+        request=s.RevealSerializer,
+        responses={200: s.RevealedCitizenSerializer, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
     @action(detail=True, methods=["post"])
-    def reveal(self, request: Request, pk: str) -> Response:
+    def reveal(self, request: Request, pk: str, format: str | None = None) -> Response:
         """The unmasked ID number and phones; needs a permission and a reason, and is audited."""
         citizen = self.get_object()
         form = s.RevealSerializer(data=request.data)
