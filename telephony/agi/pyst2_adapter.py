@@ -148,6 +148,14 @@ class FastAGISession(pyst2_agi.AGI):
         if not channel:
             self.hung_up = True
 
+    def database_get(self, family: str, key: str) -> str:
+        """pyst2's database_get wraps family and key in quotes before _quote; with escaping they would arrive
+        with literal quotes, so this one sends them plainly."""
+        reply = self.command("DATABASE GET", family, key)
+        if reply.result != "1":
+            raise pyst2_agi.AGIDBError(f"Key not found in database: family={family}, key={key}")
+        return reply.data or ""
+
     def _read_reply(self) -> Reply:
         line, self._sent = self._sent, None
         if line is None:

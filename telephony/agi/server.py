@@ -68,6 +68,7 @@ class FastAGIServer:
         self.backlog = backlog
         self.close_linger = close_linger
         self._listener: socket.socket | None = None
+        self._bound: tuple[str, int] | None = None
         self._accept_thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -76,10 +77,8 @@ class FastAGIServer:
 
     @property
     def address(self) -> tuple[str, int]:
-        if self._listener is None:
-            return self.host, self.port
-        host, port = self._listener.getsockname()[:2]
-        return host, port
+        """The bound address once started (the real port when asked for port 0)."""
+        return self._bound or (self.host, self.port)
 
     @property
     def active_sessions(self) -> int:
@@ -91,6 +90,7 @@ class FastAGIServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self._listener = socket.create_server((self.host, self.port), family=family, backlog=self.backlog)
         self._listener.settimeout(_POLL_INTERVAL)
+        self._bound = self._listener.getsockname()[:2]
         self._accept_thread = threading.Thread(target=self._accept_loop, name="agi-accept", daemon=True)
         self._accept_thread.start()
         logger.info("FastAGI bridge listening on %s:%d", *self.address)

@@ -449,7 +449,9 @@ def test_command_methods_send_pyst2_lines_and_return_pyst2_values(call):
 def test_510_and_520_are_our_mistakes_not_call_events(call):
     session, asterisk = call
     usage = "".join(f"{line}\n" for line in STREAM_FILE_USAGE)
-    asterisk.sock.sendall(f"520-Invalid command syntax.  Proper usage follows:\n{usage}520 End of proper usage.\n".encode())
+    asterisk.sock.sendall(
+        f"520-Invalid command syntax.  Proper usage follows:\n{usage}520 End of proper usage.\n".encode()
+    )
     asterisk.reply("510 Invalid or unknown command")
 
     with pytest.raises(AGIUsageError) as usage_error:
@@ -470,6 +472,16 @@ def test_hangup_sends_hangup_once_and_is_a_no_op_after(call):
 
     assert session.hung_up
     assert asterisk.received() == b"HANGUP\n"
+
+
+def test_database_get_sends_family_and_key_without_pyst2s_extra_quotes(call):
+    session, asterisk = call
+    asterisk.reply("200 result=1 (on duty)", "200 result=0")
+
+    assert session.database_get("hotline", "night mode") == "on duty"
+    with pytest.raises(pyst2_agi.AGIDBError):
+        session.database_get("hotline", "missing")
+    assert asterisk.received() == b'DATABASE GET hotline "night mode"\nDATABASE GET hotline missing\n'
 
 
 def test_a_value_with_a_newline_is_refused_before_anything_is_sent(call):

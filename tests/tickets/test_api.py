@@ -919,3 +919,16 @@ def test_swagger_ui_assets_are_served_by_the_app(settings):
     response = APIClient().get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
 
     assert response.status_code == 200
+
+
+def test_unexpected_server_error_is_json_and_logged(api, operator, monkeypatch, caplog):
+    from tickets.api import views
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(views.actions, "ticket_create", broken)
+    response = api.as_user(operator).post("/api/tickets/", {"kind": "consultation", "description": "x"}, format="json")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "server_error"
+    assert "database went away" in caplog.text

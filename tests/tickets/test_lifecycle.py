@@ -336,6 +336,18 @@ def test_extension_must_ask_for_a_later_date(make_ticket, water_staff):
     assert snapshot(ticket) == before
 
 
+def test_overdue_ticket_cannot_be_extended_to_a_date_already_past(make_ticket, water_staff):
+    ticket = make_ticket(Status.ACCEPTED)
+    with time_machine.travel(ticket.deadline + datetime.timedelta(days=3)):
+        before = snapshot(ticket)
+        with pytest.raises(ValidationError) as refused:
+            actions.ticket_request_extension(
+                ticket, actor=water_staff, until=ticket.deadline + datetime.timedelta(days=1), reason="需现场勘查"
+            )
+        assert "until" in refused.value.message_dict
+        assert snapshot(ticket) == before
+
+
 def test_reopen_marks_unsatisfied_and_returns_to_the_same_department(make_ticket, operator, water_staff, water):
     ticket = make_ticket(Status.REPLIED)
     with time_machine.travel(ticket.replied_at + datetime.timedelta(days=20)):
@@ -610,4 +622,14 @@ def test_database_refuses_raw_sql_on_the_timeline(history, statement):
     with pytest.raises(DatabaseError, match="append-only"):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(statement)
+    assert list(ticket.timeline.values()) == before
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete", "post"])
+def test_timeline_endpoint_only_reads(history, api, admin_user, method):
+    ticket, before = history
+    response = getattr(api.as_user(admin_user), method)(
+        f"/api/tickets/{ticket.number}/timeline/", {"note": "改写历史"}, format="json"
+    )
+    assert response.status_code == 405
     assert list(ticket.timeline.values()) == before

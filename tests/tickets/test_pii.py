@@ -40,7 +40,11 @@ def test_test_numbers_cover_both_kinds_of_check_character():
     assert DIGIT_ID[-1].isdigit()
 
 
-@pytest.mark.parametrize("number", [VALID_ID, DIGIT_ID, X_ID])
+# stdnum dates area code 441302 from 1988; people born earlier may still carry it.
+BORN_BEFORE_DISTRICT = with_check_digit("44130219800107123")
+
+
+@pytest.mark.parametrize("number", [VALID_ID, DIGIT_ID, X_ID, BORN_BEFORE_DISTRICT])
 def test_valid_id_numbers_are_accepted(number):
     assert id_number_clean(number) == number
 

@@ -286,6 +286,8 @@ def ticket_request_extension(ticket: Ticket, *, actor: User | None, until: datet
     def apply(t: Ticket) -> list[str]:
         if t.deadline and until <= t.deadline:
             raise ValidationError({"until": _("The new date must be later than the current deadline.")})
+        if until <= clock.now():  # an overdue ticket's deadline is already past: later is not enough
+            raise ValidationError({"until": _("The deadline must be in the future.")})
         t.extension_until = until
         return ["extension_until"]
 

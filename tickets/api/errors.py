@@ -1,5 +1,6 @@
 """Every API error as JSON a person can read: {"error": {"code", "message", "fields"?, ...}}."""
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -12,6 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from ..errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 
 class VersionRequired(exceptions.APIException):
@@ -56,7 +59,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        # A bug, or a database that went away: log the traceback, answer JSON like every other error.
+        view = context.get("view")
+        logger.error("unhandled error in %s", type(view).__name__ if view else "API", exc_info=exc)
+        return Response(
+            _body("server_error", _("Something went wrong on our side; the error was logged. Please try again.")),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail})
         response.data = _body("invalid", _first_message(fields), fields=fields)

@@ -75,7 +75,12 @@ class Command(BaseCommand):
         except ImportError:  # pragma: no cover - demo data is optional in production installs
             DEMO_LOGINS = []
         if DEMO_LOGINS:
-            lines.append("  Demo logins (username / password, role):")
-            lines.extend(f"    {login[0]:<14} {login[1]:<12} {login[2]}" for login in DEMO_LOGINS)
+            staff = [login for login in DEMO_LOGINS if login.role != "department"]
+            departments = [login for login in DEMO_LOGINS if login.role == "department"]
+            lines.append(f"  Demo logins (password {DEMO_LOGINS[0].password} for all):")
+            lines.extend(f"    {login.username:<12} {login.role}" for login in staff)
+            if departments:
+                examples = ", ".join(f"{d.username} ({d.department})" for d in departments[:3])
+                lines.append(f"    department staff: one per department, username = department code: {examples}, ...")
         lines.append("Press Ctrl+C to stop.")
         return "\n".join(lines)
