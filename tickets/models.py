@@ -5,7 +5,9 @@ tickets/actions.py move a ticket along it.
 """
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as BaseUserManager
 from django.db import models
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from . import clock
@@ -17,6 +19,19 @@ class Role(models.TextChoices):
     SUPERVISOR = "supervisor", _("Supervisor")
     DEPARTMENT = "department", _("Department staff")
     ADMIN = "admin", _("Administrator")
+
+
+def localized_name(obj: "Department | District | Category") -> str:
+    """The English name when the interface speaks English and one is recorded, else the Chinese."""
+    if obj.name_en and (get_language() or "").startswith("en"):
+        return obj.name_en
+    return obj.name
+
+
+class UserManager(BaseUserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        extra_fields.setdefault("role", Role.ADMIN)
+        return super().create_superuser(username, email, password, **extra_fields)
 
 
 class User(AbstractUser):
@@ -31,6 +46,8 @@ class User(AbstractUser):
         help_text=_("Required for department staff: the only department whose tickets they see."),
     )
     extension = models.CharField(_("phone extension"), max_length=32, blank=True)
+
+    objects = UserManager()
 
     class Meta:
         verbose_name = _("user")
@@ -65,7 +82,7 @@ class Department(models.Model):
         verbose_name_plural = _("departments")
 
     def __str__(self) -> str:
-        return self.name
+        return localized_name(self)
 
 
 class District(models.Model):
@@ -79,7 +96,7 @@ class District(models.Model):
         verbose_name_plural = _("districts")
 
     def __str__(self) -> str:
-        return self.name
+        return localized_name(self)
 
 
 class Category(models.Model):
@@ -102,7 +119,8 @@ class Category(models.Model):
         constraints = [models.UniqueConstraint(fields=["parent", "name"], name="category_unique_name_in_parent")]
 
     def __str__(self) -> str:
-        return f"{self.parent.name} / {self.name}" if self.parent_id else self.name
+        own = localized_name(self)
+        return f"{localized_name(self.parent)} / {own}" if self.parent_id else own
 
     @property
     def is_leaf(self) -> bool:
