@@ -34,7 +34,9 @@ def _run(name: str) -> None:
 async def run_forever(tick: float = 1.0) -> None:
     """Run every CELERY_BEAT_SCHEDULE entry when due, until cancelled."""
     app.loader.import_default_modules()
-    entries = {key: (spec["task"], _as_schedule(spec["schedule"])) for key, spec in settings.CELERY_BEAT_SCHEDULE.items()}
+    entries = {
+        key: (spec["task"], _as_schedule(spec["schedule"])) for key, spec in settings.CELERY_BEAT_SCHEDULE.items()
+    }
     last_run = {key: timezone.now() for key in entries}
     logger.info("embedded scheduler running %d periodic task(s)", len(entries))
     while True:

@@ -17,7 +17,7 @@ VAR_DIR = Path(env_str("HOTLINE_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
-_DEV_SECRET = "dev-only-secret-key-not-for-production-0123456789-abcdefghijklmnop"
+_DEV_SECRET = "dev-only-secret-key-not-for-production-0123456789-abcdefghijklmnop"  # noqa: S105  (DEBUG only; production refuses it)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) is required when DJANGO_DEBUG=0")

@@ -1,6 +1,7 @@
 """The event outbox: every published event, written in the transaction of the change."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class OutboxEvent(models.Model):
@@ -12,14 +13,16 @@ class OutboxEvent(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    type = models.CharField(max_length=64)
-    payload = models.JSONField()
-    groups = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    relayed_at = models.DateTimeField(null=True, blank=True)
+    type = models.CharField(_("type"), max_length=64)
+    payload = models.JSONField(_("payload"))
+    groups = models.JSONField(_("groups"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    relayed_at = models.DateTimeField(_("relayed"), null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("outbox event")
+        verbose_name_plural = _("outbox events")
         indexes = [
             models.Index(fields=["id"], condition=models.Q(relayed_at__isnull=True), name="outbox_pending"),
         ]

@@ -109,7 +109,7 @@ class Category(models.Model):
     name = models.CharField(_("name"), max_length=100)
     name_en = models.CharField(_("English name"), max_length=150, blank=True)
     sort = models.PositiveIntegerField(_("order"), default=0)
-    path = models.CharField(max_length=255, editable=False, db_index=True, default="")
+    path = models.CharField(_("tree path"), max_length=255, editable=False, db_index=True, default="")
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -121,10 +121,6 @@ class Category(models.Model):
     def __str__(self) -> str:
         own = localized_name(self)
         return f"{localized_name(self.parent)} / {own}" if self.parent_id else own
-
-    @property
-    def is_leaf(self) -> bool:
-        return not self.children.exists()
 
     def save(self, *args, **kwargs) -> None:
         # The materialised path needs the primary key, so it is written after the insert;
@@ -139,6 +135,10 @@ class Category(models.Model):
                     Category.objects.filter(pk=node.pk).update(path=new + node.path[len(old) :])
             self.path = new
 
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children.exists()
+
 
 class Citizen(models.Model):
     """The unified identity (统一身份): one person across calls, channels and phone numbers.
@@ -147,7 +147,7 @@ class Citizen(models.Model):
     rare, audited reveal); `id_masked` is what every screen shows.
     """
 
-    name = models.CharField(_("name"), max_length=100, blank=True)
+    name = models.CharField(_("full name"), max_length=100, blank=True)
     id_hash = models.CharField(max_length=64, unique=True, null=True, editable=False)
     id_encrypted = models.TextField(blank=True, editable=False)
     id_masked = models.CharField(_("ID number"), max_length=18, blank=True, editable=False)
@@ -168,7 +168,7 @@ class CitizenPhone(models.Model):
     citizen = models.ForeignKey(Citizen, on_delete=models.CASCADE, related_name="phones")
     number = models.CharField(_("phone number (E.164)"), max_length=20, db_index=True)
     label = models.CharField(_("label"), max_length=32, blank=True)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
+    created_at = models.DateTimeField(_("created"), default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("phone number")
@@ -186,16 +186,21 @@ class CitizenPhone(models.Model):
 class PiiAccess(models.Model):
     """Audit of every reveal of an unmasked ID number or phone number: who, whose, when, why."""
 
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    citizen = models.ForeignKey(Citizen, on_delete=models.PROTECT, related_name="pii_accesses")
-    fields = models.CharField(max_length=64)
-    reason = models.CharField(max_length=255)
-    at = models.DateTimeField(default=clock.now, editable=False)
+    user = models.ForeignKey(User, verbose_name=_("user"), on_delete=models.PROTECT, related_name="+")
+    citizen = models.ForeignKey(
+        Citizen, verbose_name=_("citizen"), on_delete=models.PROTECT, related_name="pii_accesses"
+    )
+    fields = models.CharField(_("fields seen"), max_length=64)
+    reason = models.CharField(_("reason"), max_length=255)
+    at = models.DateTimeField(_("time"), default=clock.now, editable=False)
 
     class Meta:
         ordering = ["-at"]
         verbose_name = _("personal data access")
         verbose_name_plural = _("personal data accesses")
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.citizen} ({self.at:%Y-%m-%d %H:%M})"
 
 
 class Kind(models.TextChoices):
@@ -330,12 +335,24 @@ class Ticket(models.Model):
     )
     extension_until = models.DateTimeField(_("extension requested until"), null=True, blank=True, editable=False)
     merged_into = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_tickets", editable=False
+        "self",
+        verbose_name=_("merged into"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_tickets",
+        editable=False,
     )
     return_count = models.PositiveSmallIntegerField(_("times returned"), default=0, editable=False)
     external_ref = models.CharField(_("external reference"), max_length=64, unique=True, null=True, blank=True)
     created_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        User,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
     created_at = models.DateTimeField(_("created"), default=clock.now, editable=False, db_index=True)
     registered_at = models.DateTimeField(_("registered"), null=True, blank=True, editable=False)
@@ -344,7 +361,7 @@ class Ticket(models.Model):
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), default=clock.now, editable=False)
     # Bumped by every write, so an edit made from a stale screen is refused (409), not lost.
-    version = models.PositiveIntegerField(default=1, editable=False)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -376,6 +393,9 @@ class TicketNumberCounter(models.Model):
     day = models.DateField(primary_key=True)
     last = models.PositiveIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.day:%Y%m%d}: {self.last}"
+
 
 class TimelineQuerySet(models.QuerySet):
     def update(self, **kwargs):
@@ -397,7 +417,7 @@ class TimelineEntry(models.Model):
     )
     note = models.TextField(_("note"), blank=True)
     # Structured detail: changed fields, department, reason code, new deadline...
-    data = models.JSONField(default=dict, blank=True)
+    data = models.JSONField(_("details"), default=dict, blank=True)
     at = models.DateTimeField(_("time"), default=clock.now, db_index=True)
 
     objects = TimelineQuerySet.as_manager()
@@ -406,6 +426,9 @@ class TimelineEntry(models.Model):
         ordering = ["at", "id"]
         verbose_name = _("timeline entry")
         verbose_name_plural = _("timeline entries")
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {self.action} {self.at:%Y-%m-%d %H:%M}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

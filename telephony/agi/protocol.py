@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import select
 import socket
 import time
 from dataclasses import dataclass, field, replace
@@ -162,14 +161,17 @@ class Connection:
         self._feed(chunk)
 
     def _recv_nowait(self) -> None:
+        # A non-blocking recv rather than select(): select() fails on descriptors above 1023.
         if self._eof:
             return
+        self.sock.setblocking(False)
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
-            if readable:
-                self._recv(0.001)
-        except (OSError, ValueError, AGITimeout):
-            pass
+            chunk = self.sock.recv(MAX_LINE_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        self._feed(chunk)
 
     def _feed(self, chunk: bytes) -> None:
         if chunk:

@@ -163,7 +163,13 @@ class FastAGIServer:
                 return
             thread = threading.Thread(target=self._serve, args=(sock, peer), name=f"agi {peer}", daemon=True)
             self._sessions[thread] = sock
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no more threads: refuse this call, keep accepting the next
+            logger.error("AGI connection from %s refused: cannot start a thread: %s", peer, exc)
+            with self._lock:
+                self._sessions.pop(thread, None)
+            sock.close()
 
     def _is_allowed(self, host: str) -> bool:
         if not self.allowed_networks:

@@ -4,6 +4,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db import connections
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
@@ -11,6 +12,14 @@ from callcentre.asgi import application
 from tickets import actions
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+async def _close_thread_connections(transactional_db):
+    """Sync code called from these async tests opens a connection in asgiref's worker thread; close it
+    so PostgreSQL can drop the test database afterwards."""
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 def session_cookie(user) -> bytes:
@@ -65,7 +74,9 @@ async def test_supervisor_socket_sees_every_change_in_sequence(supervisor, opera
     socket, connected = await connect(supervisor)
     assert connected
     await socket.receive_json_from()
-    ticket = await sync_to_async(actions.ticket_create)(actor=operator, kind="consultation", description="公积金怎么提取")
+    ticket = await sync_to_async(actions.ticket_create)(
+        actor=operator, kind="consultation", description="公积金怎么提取"
+    )
     await sync_to_async(actions.ticket_dispatch)(ticket, actor=operator, department=water)
     events = [await socket.receive_json_from(timeout=2) for _ in range(3)]
     assert [e["event"] for e in events] == ["ticket.create", "ticket.register", "ticket.dispatch"]

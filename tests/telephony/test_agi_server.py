@@ -190,6 +190,17 @@ def test_hangup_during_get_data_ends_the_handler_with_agihangup_and_closes(serve
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
+def test_hangup_line_read_before_a_reply_as_in_transcript_2_stops_the_call(serve):
+    handler = Recorder()
+    server = serve(handler)
+
+    record = AsteriskStandIn(hangup_at=4, hangup_before_reply=True).call(server.address)
+
+    assert record.received.decode().splitlines() == list(TRANSCRIPT_1_SENT[:4])
+    assert record.sent_lines[-3:] == ["HANGUP", "200 result=1", "HANGUP"]
+    assert [type(error) for error in handler.errors] == [AGIHangup]
+
+
 def test_after_a_hangup_only_dead_channel_commands_go_out_and_get_transcript_2_replies(serve):
     def every_step(session, outcome):
         # Like the recorder of transcript 2: carry on after each failure, line by line.
