@@ -14,13 +14,15 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from .models import OutboxEvent
 
 logger = logging.getLogger(__name__)
 
+# Advisory lock key that orders outbox inserts by commit (any constant unique to this project).
+OUTBOX_ORDER_LOCK = 12345_0001
 SUPERVISORS = "supervisors"
 OPERATORS = "operators"
 MESSAGE_TYPE = "hotline.event"
@@ -47,6 +49,12 @@ def publish(event_type: str, payload: dict[str, Any], groups: Iterable[str]) -> 
 
     Payloads carry ids and changed fields, never personal data.
     """
+    if connection.vendor == "postgresql":
+        # Ids are handed out at insert, not at commit: without this lock a later id could commit
+        # (and be relayed) before an earlier one. Held from here to commit, which is short because
+        # actions publish last.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_ORDER_LOCK])
     event = OutboxEvent.objects.create(type=event_type, payload=payload, groups=sorted(set(groups)))
     transaction.on_commit(_relay_after_commit, robust=True)
     return event

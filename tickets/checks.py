@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core import checks
 
 
-@checks.register(checks.Tags.compatibility, deploy=True)
+@checks.register(checks.Tags.compatibility)
 def production_services(app_configs, **kwargs) -> list[checks.CheckMessage]:
     """Refuse production (DEBUG off) on SQLite or the in-memory channel layer."""
     if settings.DEBUG:

@@ -70,3 +70,9 @@ def test_production_with_postgres_and_redis_passes_check_deploy_with_no_warnings
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_on_sqlite_refuses_every_command_not_just_check_deploy():
+    result = manage("migrate", "--check", **PRODUCTION)
+    assert result.returncode != 0
+    assert "hotline.E001" in result.stderr

@@ -178,3 +178,41 @@ def test_tickets_opened_at_once_get_unique_consecutive_numbers(operator):
     numbers = sorted(t.number for t in tickets)
     assert len({n[:8] for n in numbers}) == 1
     assert [int(n[8:]) for n in numbers] == list(range(1, 9))
+
+
+def test_two_tickets_merged_into_each_other_at_once_leave_one_open(make_ticket, operator, monkeypatch):
+    first, second = make_ticket(Status.REGISTERED), make_ticket(Status.REGISTERED)
+    with first_writer_holds_its_lock(monkeypatch):
+        outcomes = race(
+            lambda: actions.ticket_merge(first, actor=operator, into=second),
+            lambda: actions.ticket_merge(second, actor=operator, into=first),
+        )
+    merged = [result for result, _seconds in outcomes if isinstance(result, Ticket)]
+    assert len(merged) == 1, outcomes
+    statuses = set(Ticket.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True))
+    assert statuses == {Status.MERGED, Status.REGISTERED}
+
+
+def test_events_commit_in_sequence_order(make_ticket, operator, water, monkeypatch):
+    """A writer that publishes first but commits last must not let a later sequence number out first."""
+    from django.db import transaction
+
+    from tickets.actions import lifecycle
+
+    first, second = make_ticket(Status.REGISTERED), make_ticket(Status.REGISTERED)
+    real_publish, paused, committed = lifecycle.publish, threading.Lock(), []
+
+    def publish_then_pause_once(event_type, payload, groups):
+        event = real_publish(event_type, payload, groups)
+        transaction.on_commit(lambda: committed.append(event.id))
+        if paused.acquire(blocking=False):
+            time.sleep(HOLD)  # the first writer holds its transaction open after taking its sequence number
+        return event
+
+    monkeypatch.setattr(lifecycle, "publish", publish_then_pause_once)
+    race(
+        lambda: actions.ticket_dispatch(first, actor=operator, department=water),
+        lambda: actions.ticket_dispatch(second, actor=operator, department=water),
+    )
+    assert len(committed) == 2
+    assert committed == sorted(committed), "a later sequence number committed before an earlier one"

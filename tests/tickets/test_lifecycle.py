@@ -640,3 +640,14 @@ def test_timeline_endpoint_only_reads(history, api, admin_user, method):
     )
     assert response.status_code == 405
     assert list(ticket.timeline.values()) == before
+
+
+@pytest.mark.parametrize("status", [Status.DISPATCHED, Status.ACCEPTED, Status.REOPENED])
+def test_kind_cannot_change_while_a_department_holds_the_ticket(make_ticket, operator, status):
+    """Turning a report into a complaint would unmask the reporter to the department at once."""
+    ticket = make_ticket(status, kind="report")
+    with pytest.raises(ValidationError) as refused:
+        actions.ticket_update(ticket, actor=operator, version=ticket.version, kind="complaint")
+    assert "kind" in refused.value.message_dict
+    ticket.refresh_from_db()
+    assert ticket.kind == "report"

@@ -21,6 +21,7 @@ from .. import clock
 from ..errors import InvalidTransition, NotAllowed, StaleVersion
 from ..models import (
     TRANSITIONS,
+    WITH_DEPARTMENT,
     Action,
     Citizen,
     Department,
@@ -379,7 +380,10 @@ def ticket_merge(ticket: Ticket, *, actor: User | None, into: Ticket, note: str 
         t.closed_at = clock.now()
         return ["merged_into", "closed_at"]
 
-    return _transition(ticket, Action.MERGE, actor=actor, note=note, data={"into": into.number}, apply=apply)
+    with transaction.atomic():
+        # Lock both tickets in id order: merging A into B while B merges into A must not leave both merged.
+        list(Ticket.objects.select_for_update().filter(pk__in=[ticket.pk, into.pk]).order_by("pk"))
+        return _transition(ticket, Action.MERGE, actor=actor, note=note, data={"into": into.number}, apply=apply)
 
 
 def ticket_cancel(ticket: Ticket, *, actor: User | None, reason: str) -> Ticket:
@@ -420,6 +424,10 @@ def ticket_update(ticket: Ticket, *, actor: User | None, version: int | None, **
                 setattr(locked, field, value)
         if not diff:
             return locked
+        if "kind" in diff and locked.status in WITH_DEPARTMENT:
+            # The kind decides the time limit and whether the reporter is shielded (举报): while a
+            # department holds the ticket, changing it would move the deadline or unmask the reporter.
+            raise ValidationError({"kind": _("The kind cannot change while a department is handling the ticket.")})
         locked.full_clean(exclude=["number"])
         locked.version += 1
         locked.updated_at = clock.now()
