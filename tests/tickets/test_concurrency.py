@@ -194,17 +194,27 @@ def test_two_tickets_merged_into_each_other_at_once_leave_one_open(make_ticket, 
 
 
 def test_events_commit_in_sequence_order(make_ticket, operator, water, monkeypatch):
-    """A writer that publishes first but commits last must not let a later sequence number out first."""
+    """A writer that takes a sequence number first but commits last must not let a later number out first.
+
+    When each event commits, every smaller sequence number must already be committed (visible), or a
+    relay could send the later event before the earlier one.
+    """
     from django.db import transaction
 
     from tickets.actions import lifecycle
 
     first, second = make_ticket(Status.REGISTERED), make_ticket(Status.REGISTERED)
-    real_publish, paused, committed = lifecycle.publish, threading.Lock(), []
+    baseline = OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    real_publish, paused, seen_at_commit = lifecycle.publish, threading.Lock(), {}
 
     def publish_then_pause_once(event_type, payload, groups):
         event = real_publish(event_type, payload, groups)
-        transaction.on_commit(lambda: committed.append(event.id))
+
+        def record_visible_predecessors():
+            below = OutboxEvent.objects.filter(id__gt=baseline, id__lt=event.id).values_list("id", flat=True)
+            seen_at_commit[event.id] = set(below)
+
+        transaction.on_commit(record_visible_predecessors)
         if paused.acquire(blocking=False):
             time.sleep(HOLD)  # the first writer holds its transaction open after taking its sequence number
         return event
@@ -214,5 +224,7 @@ def test_events_commit_in_sequence_order(make_ticket, operator, water, monkeypat
         lambda: actions.ticket_dispatch(first, actor=operator, department=water),
         lambda: actions.ticket_dispatch(second, actor=operator, department=water),
     )
-    assert len(committed) == 2
-    assert committed == sorted(committed), "a later sequence number committed before an earlier one"
+    assert len(seen_at_commit) == 2
+    for event_id, visible in seen_at_commit.items():
+        expected = set(OutboxEvent.objects.filter(id__gt=baseline, id__lt=event_id).values_list("id", flat=True))
+        assert visible == expected, f"event {event_id} committed before {sorted(expected - visible)}"
