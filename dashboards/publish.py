@@ -64,26 +64,28 @@ def _relay_after_commit() -> None:
     layer = get_channel_layer()
     if layer is None or _paused.get(layer, 0.0) > time.monotonic():
         return
-    relay_pending(wait=False)
+    # One batch at most: after an outage the backlog is the periodic task's job, not this request's.
+    relay_pending(wait=False, max_batches=1)
 
 
-def relay_pending(limit: int = RELAY_BATCH, *, wait: bool = True) -> int:
+def relay_pending(limit: int | None = None, *, wait: bool = True, max_batches: int | None = None) -> int:
     """Send owed events to the channel layer in sequence order; return how many were sent.
 
     Relays take turns (the owed rows are locked while they are sent), so each event goes out
     once and in order even with several processes. With `wait=False` (after a save) a relay
     that finds another one busy leaves: that one sends this event too, as it reads until
-    nothing is owed.
+    nothing is owed. `max_batches` bounds the work (the after-commit relay sends one batch).
     """
     layer = get_channel_layer()
     if layer is None:
         return 0
-    sent = 0
-    while True:
+    sent = batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
         try:
             with transaction.atomic():
                 owed = OutboxEvent.objects.filter(relayed_at__isnull=True).order_by("id")
-                batch = list(owed.select_for_update(nowait=not wait)[:limit])
+                batch = list(owed.select_for_update(nowait=not wait)[: limit or RELAY_BATCH])
                 if not batch:
                     _paused.pop(layer, None)
                     return sent
@@ -99,6 +101,7 @@ def relay_pending(limit: int = RELAY_BATCH, *, wait: bool = True) -> int:
             _paused[layer] = time.monotonic() + RETRY_AFTER
             logger.warning("event relay paused at seq %s: %s", batch[len(delivered)].id, error)
             return sent
+    return sent
 
 
 async def _send(layer: BaseChannelLayer, batch: list[OutboxEvent]) -> tuple[list[int], Exception | None]:

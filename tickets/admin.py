@@ -24,10 +24,6 @@ from .models import Category, Citizen, CitizenPhone, Department, District, PiiAc
 from .pii import id_number_clean, phone_mask, pii_hash
 from .selectors import citizens_by_phone, tickets_visible_to
 
-admin.site.site_header = _("12345 Government Service Hotline administration")
-admin.site.site_title = _("12345 hotline administration")
-admin.site.index_title = _("Reference data and users")
-
 
 class ReadOnlyAdminMixin:
     """View-only for everyone, superusers included: no add, change or delete."""

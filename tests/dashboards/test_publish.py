@@ -329,3 +329,21 @@ def test_relays_running_at_once_send_each_event_once_and_in_order(settings, subs
     seqs = [m["seq"] for m in supervisors.receive_all()]
     assert seqs == sorted(OutboxEvent.objects.values_list("id", flat=True))
     assert not OutboxEvent.objects.filter(relayed_at__isnull=True).exists()
+
+
+def test_a_save_after_an_outage_sends_one_batch_and_leaves_the_backlog_to_the_periodic_task(
+    make_ticket, operator, django_capture_on_commit_callbacks, monkeypatch
+):
+    from dashboards import publish as publisher
+    from dashboards.tasks import relay_outbox
+
+    monkeypatch.setattr(publisher, "RELAY_BATCH", 3)
+    for _ in range(3):
+        make_ticket(Status.REGISTERED)  # six events owed, as if Redis had been down
+    OutboxEvent.objects.update(relayed_at=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.ticket_create(actor=operator, description="停电")  # two more events, two relays
+    owed = OutboxEvent.objects.filter(relayed_at__isnull=True).count()
+    assert owed == 8 - 2 * 3, "each after-commit relay must stop after one batch"
+    relay_outbox()
+    assert not OutboxEvent.objects.filter(relayed_at__isnull=True).exists()

@@ -300,3 +300,22 @@ def test_user_changelist_filters_by_role_and_department(admin_client, operator, 
     assert set(response.context["cl"].result_list) == {water_staff, housing_staff}
     response = admin_client.get("/admin/tickets/user/", {"department__id__exact": water_staff.department_id})
     assert list(response.context["cl"].result_list) == [water_staff]
+
+
+@pytest.mark.parametrize("role", ["department", "operator"])
+def test_only_administrators_and_supervisors_enter_the_admin_even_with_is_staff(client, water, make_ticket, role):
+    from tests.factories import UserFactory
+
+    user = UserFactory(role=role, department=water if role == "department" else None, is_staff=True)
+    ticket = make_ticket("dispatched")
+    client.force_login(user)
+    for url in ("/admin/", f"/admin/tickets/ticket/{ticket.pk}/change/", "/admin/tickets/citizen/"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], url
+
+
+def test_supervisor_with_is_staff_enters_the_admin(client, supervisor):
+    supervisor.is_staff = True
+    supervisor.save()
+    client.force_login(supervisor)
+    assert client.get("/admin/").status_code == 200
