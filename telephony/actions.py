@@ -64,31 +64,38 @@ def call_open(
     if existing is not None and existing.ticket_id:
         return OpenedCall(existing, existing.ticket, existing.ticket.citizen, False)
     number = phone_lookup_key(caller) or ""
-    citizen = _citizen_for(caller) if number else None
+    with transaction.atomic():
+        call = _lock_or_create(
+            uniqueid,
+            caller_number=number or caller[:32],
+            dialled_number=dialled[:32],
+            channel=channel[:128],
+            linkedid=linkedid[:64],
+            language=language[:8],
+            started_at=at or clock.now(),
+        )
+        if call.ticket_id:  # another session for this call got the lock first
+            return OpenedCall(call, call.ticket, call.ticket.citizen, False)
+        citizen = _citizen_for(caller) if number else None
+        ticket = ticket_actions.ticket_create(
+            actor=None, register=False, channel=Channel.PHONE, citizen=citizen, caller_number=number
+        )
+        call.ticket = ticket
+        call.save(update_fields=["ticket"])
+        publish("call.open", _event(call, citizen_known=citizen is not None), [SUPERVISORS, OPERATORS])
+    return OpenedCall(call, ticket, citizen, True)
+
+
+def _lock_or_create(uniqueid: str, **fields: Any) -> Call:
+    """The call row, locked for this transaction; sessions for the same uniqueid queue up here."""
+    call = Call.objects.select_for_update().filter(uniqueid=uniqueid).first()
+    if call is not None:
+        return call
     try:
         with transaction.atomic():
-            ticket = ticket_actions.ticket_create(
-                actor=None, register=False, channel=Channel.PHONE, citizen=citizen, caller_number=number
-            )
-            call, created = Call.objects.update_or_create(
-                uniqueid=uniqueid,
-                defaults={"ticket": ticket},
-                create_defaults={
-                    "ticket": ticket,
-                    "caller_number": number or caller[:32],
-                    "dialled_number": dialled[:32],
-                    "channel": channel[:128],
-                    "linkedid": linkedid[:64],
-                    "language": language[:8],
-                    "started_at": at or clock.now(),
-                },
-            )
-            publish("call.open", _event(call, citizen_known=citizen is not None), [SUPERVISORS, OPERATORS])
-    except IntegrityError:
-        # Two sessions for one uniqueid at once: the other one won; its ticket is the ticket.
-        call = Call.objects.select_related("ticket", "ticket__citizen").get(uniqueid=uniqueid)
-        return OpenedCall(call, call.ticket, call.ticket.citizen if call.ticket_id else None, False)
-    return OpenedCall(call, ticket, citizen, created)
+            return Call.objects.create(uniqueid=uniqueid, **fields)
+    except IntegrityError:  # created meanwhile by a concurrent session, which now holds it
+        return Call.objects.select_for_update().get(uniqueid=uniqueid)
 
 
 def call_ivr_done(call: Call, *, path: str, digits: str, kind: str = "", at: datetime.datetime | None = None) -> Call:
