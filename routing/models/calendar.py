@@ -1,0 +1,3 @@
+"""Routing models: calendar."""
+
+__all__: list[str] = []

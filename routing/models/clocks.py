@@ -1,0 +1,3 @@
+"""Routing models: clocks."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Routing models: rules."""
+
+__all__: list[str] = []
