@@ -8,6 +8,7 @@ to PostgreSQL and Redis; DJANGO_DEBUG=0 is production (see docs/configuration.md
 from pathlib import Path
 
 import dj_database_url
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_str
@@ -153,6 +154,8 @@ USE_TZ = True
 PHONE_REGION = env_str("HOTLINE_PHONE_REGION", "CN")
 
 STATIC_URL = "static/"
+# The charting library's browser bundle, from its Python package: {% static "vendor/plotly/plotly.min.js" %}.
+STATICFILES_DIRS = [("vendor/plotly", str(Path(plotly.__file__).parent / "package_data"))]
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
