@@ -131,3 +131,71 @@ class IvrOption(models.Model):
             raise ValidationError({"kind": _("Choose one of the ticket kinds.")})
         if self.action == OptionAction.SUBMENU and self.submenu_id is None:
             raise ValidationError({"submenu": _("Choose the menu to go to.")})
+
+
+class DeviceState(models.IntegerChoices):
+    """Asterisk's numeric device states, as QueueMemberStatus and QueueStatus report them."""
+
+    UNKNOWN = 0, _("Unknown")
+    NOT_INUSE = 1, _("Not in use")
+    INUSE = 2, _("In use")
+    BUSY = 3, _("Busy")
+    INVALID = 4, _("Invalid")
+    UNAVAILABLE = 5, _("Unavailable")
+    RINGING = 6, _("Ringing")
+    RINGINUSE = 7, _("Ringing while in use")
+    ONHOLD = 8, _("On hold")
+
+
+class QueueMember(models.Model):
+    """An agent interface in an Asterisk queue, as the AMI listener last saw it (the live queue state)."""
+
+    server = models.CharField(_("Asterisk server"), max_length=128, blank=True)
+    queue = models.CharField(_("queue"), max_length=64)
+    interface = models.CharField(_("interface"), max_length=128)
+    member_name = models.CharField(_("member name"), max_length=128, blank=True)
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("operator"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    status = models.PositiveSmallIntegerField(
+        _("device state"), choices=DeviceState.choices, default=DeviceState.UNKNOWN
+    )
+    paused = models.BooleanField(_("paused"), default=False)
+    paused_reason = models.CharField(_("pause reason"), max_length=128, blank=True)
+    in_call = models.BooleanField(_("on a call"), default=False)
+    updated_at = models.DateTimeField(_("updated"), default=clock.now)
+
+    class Meta:
+        ordering = ["queue", "interface"]
+        verbose_name = _("queue member")
+        verbose_name_plural = _("queue members")
+        constraints = [
+            models.UniqueConstraint(fields=["server", "queue", "interface"], name="queue_member_unique_interface")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue}: {self.interface}"
+
+
+class QueueCaller(models.Model):
+    """A caller waiting in an Asterisk queue. No phone number here: the call record has it."""
+
+    server = models.CharField(_("Asterisk server"), max_length=128, blank=True)
+    queue = models.CharField(_("queue"), max_length=64)
+    uniqueid = models.CharField(_("Asterisk unique id"), max_length=64)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    joined_at = models.DateTimeField(_("joined queue"))
+
+    class Meta:
+        ordering = ["queue", "joined_at"]
+        verbose_name = _("waiting caller")
+        verbose_name_plural = _("waiting callers")
+        constraints = [models.UniqueConstraint(fields=["server", "queue", "uniqueid"], name="queue_caller_unique_call")]
+
+    def __str__(self) -> str:
+        return f"{self.queue}: {self.uniqueid}"

@@ -18,7 +18,11 @@ class Prompt(NamedTuple):
 PROMPTS: dict[str, Prompt] = {
     p.name: p
     for p in [
-        Prompt("hotline/welcome", "您好，欢迎致电12345政务服务便民热线。", "Welcome to the 12345 government service hotline."),
+        Prompt(
+            "hotline/welcome",
+            "您好，欢迎致电12345政务服务便民热线。",
+            "Welcome to the 12345 government service hotline.",
+        ),
         Prompt(
             "hotline/main-menu",
             "咨询请按1，投诉请按2，建议请按3，求助请按4，举报请按5，查询办理进度请按8，人工服务请按0。",

@@ -1,21 +1,25 @@
-"""Start the whole platform in one process: pages, API, websockets, the AGI port and the clocks."""
+"""Start the whole platform in one process: pages, API, websockets, the FastAGI bridge and the clocks."""
 
 from daphne.server import Server  # isort: skip  (installs Twisted's asyncio reactor first)
 
 import asyncio
+import contextlib
 import gc
+import os
+from collections.abc import Iterator
 
+from asgiref.sync import SyncToAsync
 from channels.routing import get_default_application
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from twisted.internet import reactor
+from twisted.internet import reactor, threads
 
 from callcentre import scheduler
-from telephony.agi import stub as agi_stub
+from telephony.bridge import Bridge, BridgeService
 
 
 class Command(BaseCommand):
-    help = "Serve the hotline platform (ASGI via daphne), the FastAGI port and the periodic jobs in one process."
+    help = "Serve the hotline platform (ASGI via daphne), the FastAGI bridge and the periodic jobs in one process."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -32,17 +36,37 @@ class Command(BaseCommand):
         gc.collect()
         gc.freeze()
         background: list[asyncio.Future] = []
+        events = _DaphneLoop()
+        agi = None
+        if not options["no_agi"]:
+            # The bridge's threads run beside daphne's loop in this process, so the in-memory channel
+            # layer carries their events to the websockets.
+            agi = BridgeService(
+                Bridge.from_settings(),
+                host=options["agi_host"],
+                port=options["agi_port"],
+                allowed_hosts=settings.AGI_ALLOWED_HOSTS,
+                thread_context=events.context,
+            )
+            agi.start()
 
         def start_side_services():
-            if not options["no_agi"]:
-                background.append(asyncio.ensure_future(self._start_agi(options["agi_host"], options["agi_port"])))
+            events.loop = asyncio.get_event_loop()
             if not options["no_scheduler"]:
                 background.append(asyncio.ensure_future(scheduler.run_forever()))
+
+        def drain_agi():
+            # Before the reactor (and with it the loop the bridge publishes through) stops: calls in
+            # progress finish, up to the drain time, while their events can still be delivered.
+            self.stdout.write(f"Stopping the FastAGI bridge: {agi.server.active_sessions} call(s) in progress")
+            return threads.deferToThread(agi.stop, settings.AGI_DRAIN_SECONDS)
 
         def ready():
             self.stdout.write(self.style.SUCCESS(self._banner(options)))
 
         reactor.callWhenRunning(start_side_services)
+        if agi is not None:
+            reactor.addSystemEventTrigger("before", "shutdown", drain_agi)
         server = Server(
             application=application,
             endpoints=[f"tcp:port={options['port']}:interface={options['host']}"],
@@ -50,12 +74,14 @@ class Command(BaseCommand):
             ready_callable=ready,
             verbosity=0,
         )
-        server.run()
-        for future in background:
-            future.cancel()
-
-    async def _start_agi(self, host: str, port: int) -> None:
-        await agi_stub.serve(host, port)
+        try:
+            server.run()
+        finally:
+            events.loop = None
+            for future in background:
+                future.cancel()
+            if agi is not None:
+                agi.stop(settings.AGI_DRAIN_SECONDS)  # a no-op when the shutdown trigger drained it
 
     def _banner(self, options) -> str:
         base = f"http://{options['host']}:{options['port']}"
@@ -84,3 +110,31 @@ class Command(BaseCommand):
                 lines.append(f"    department staff: one per department, username = department code: {examples}, ...")
         lines.append("Press Ctrl+C to stop.")
         return "\n".join(lines)
+
+
+class _DaphneLoop:
+    """Sends the events of a bridge thread through daphne's event loop.
+
+    The publisher relays with async_to_sync. From a plain thread that starts a private loop, and the
+    in-memory layer's queues, which belong to daphne's loop, are then touched from a foreign thread:
+    the message lands, but the consumer only wakes at the loop's next timer (about a second later)
+    and nothing guards the queue. async_to_sync runs on the loop it finds in asgiref's thread-local
+    (as in threads that sync_to_async starts), so each bridge thread gets daphne's loop there while
+    that loop runs. Without it (another asgiref) events still arrive, only late.
+    """
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @contextlib.contextmanager
+    def context(self) -> Iterator[None]:
+        loop = self.loop
+        local = SyncToAsync.threadlocal
+        if loop is None or not loop.is_running():
+            yield
+            return
+        local.main_event_loop, local.main_event_loop_pid = loop, os.getpid()
+        try:
+            yield
+        finally:
+            local.main_event_loop = local.main_event_loop_pid = None

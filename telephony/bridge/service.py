@@ -1,0 +1,89 @@
+"""The bridge as a running service: the FastAGI server with the bridge as handler, and the spool replay loop."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from telephony.agi.pyst2_adapter import FastAGISession
+from telephony.agi.server import FastAGIServer
+
+from .flows import Bridge
+
+logger = logging.getLogger(__name__)
+
+# How often the replay loop looks at the spool and the held ticket numbers.
+MAINTAIN_INTERVAL = 2.0
+
+
+class BridgeService:
+    """Serve FastAGI with `bridge` and keep its spool replayed; stop() stops accepting, drains, replays once more.
+
+    `thread_context`, if given, wraps the work of every bridge thread (each call, each replay round):
+    the embedded run command uses it to send events through daphne's event loop.
+    """
+
+    def __init__(
+        self,
+        bridge: Bridge,
+        *,
+        host: str,
+        port: int,
+        allowed_hosts: Iterable[str] = (),
+        thread_context: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+        maintain_interval: float | None = MAINTAIN_INTERVAL,
+        **server_options: float,
+    ) -> None:
+        self.bridge = bridge
+        self.thread_context = thread_context
+        self.server = FastAGIServer(
+            self._handle, host=host, port=port, allowed_hosts=list(allowed_hosts), **server_options
+        )
+        self.maintain_interval = maintain_interval
+        self._stop = threading.Event()
+        self._loop: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.server.address
+
+    def start(self) -> tuple[str, int]:
+        address = self.server.start()
+        if self.maintain_interval is None:  # the caller runs bridge.maintain() itself (tests)
+            return address
+        self._loop = threading.Thread(target=self._maintain_loop, name="agi-spool-replay", daemon=True)
+        self._loop.start()
+        return address
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop accepting calls, let those in progress finish for up to `timeout` s; True if all did."""
+        if self._stopped:
+            return True
+        self._stopped = True
+        drained = self.server.stop(timeout)
+        self._stop.set()
+        if self._loop is not None:
+            self._loop.join()
+        # Calls spooled in the last seconds get one more chance before the process ends.
+        with self.thread_context():
+            self.bridge.maintain()
+        left = len(self.bridge.store.spool.pending())
+        if left:
+            logger.warning("%d spooled call(s) left in %s for the next start", left, self.bridge.store.spool.directory)
+        return drained
+
+    def _handle(self, session: FastAGISession) -> None:
+        with self.thread_context():
+            self.bridge.handle(session)
+
+    def _maintain_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self.thread_context():
+                    self.bridge.maintain()
+            except Exception:  # the loop must outlive one bad round; the next one retries
+                logger.exception("spool replay round failed")
+            self._stop.wait(self.maintain_interval or MAINTAIN_INTERVAL)
