@@ -134,6 +134,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # `manage.py runhotline` in the embedded mode.
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "dashboards.tasks.relay_outbox", "schedule": 5.0},
+    # Reminders, overdue escalation and callbacks due. A run missed while the worker was down is
+    # not worth queueing (expires): the next one catches up on everything that fell due.
+    "routing-clocks": {"task": "routing.tasks.sweep_clocks", "schedule": 60.0, "options": {"expires": 55}},
+    # Daily and weekly reports (定期通报): today, this week, last week and any recent day never built.
+    "routing-reports": {"task": "routing.tasks.build_reports", "schedule": 3600.0, "options": {"expires": 3000}},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -219,6 +224,17 @@ LOGGING = {
     },
 }
 
-# Embedded run: the address the stub AGI bridge listens on (see telephony/).
+# The FastAGI bridge (telephony/bridge/): listen address, the Asterisk hosts allowed in (empty:
+# any), where calls are spooled while the database is down, how many ticket numbers it holds
+# for such calls, and how long SIGTERM waits for calls in progress.
 AGI_HOST = env_str("HOTLINE_AGI_HOST", "127.0.0.1")
 AGI_PORT = env_int("HOTLINE_AGI_PORT", 4573)
+AGI_ALLOWED_HOSTS = env_list("HOTLINE_AGI_ALLOWED_HOSTS", [])
+AGI_SPOOL_DIR = Path(env_str("HOTLINE_SPOOL_DIR", str(VAR_DIR / "agi-spool")))
+AGI_RESERVED_NUMBERS = env_int("HOTLINE_AGI_RESERVED_NUMBERS", 100)
+AGI_DRAIN_SECONDS = env_int("HOTLINE_AGI_DRAIN_SECONDS", 30)
+# The AMI listener (manage.py ami_listener): Asterisk's manager interface, one listener per Asterisk.
+AMI_HOST = env_str("HOTLINE_AMI_HOST", "127.0.0.1")
+AMI_PORT = env_int("HOTLINE_AMI_PORT", 5038)
+AMI_USERNAME = env_str("HOTLINE_AMI_USERNAME", "hotline")
+AMI_SECRET = env_str("HOTLINE_AMI_SECRET", "")

@@ -5,7 +5,9 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/routing/", include("routing.urls")),  # rules, explain, simulate, dispatch queue, return reasons
     path("api/", include("tickets.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("routing.urls_reports")),  # reports/ pages, api/callbacks/, api/tickets/<number>/callback/
     path("", include("dashboards.urls")),
 ]

@@ -1227,8 +1227,10 @@ def _perform(action: str, ticket: Ticket | None, plan: _Plan, world: _World) -> 
         case "deny_extension":
             return a.ticket_deny_extension(ticket, actor=world.supervisor, note=DENY_NOTE)
         case "reply":
+            _assist_first(ticket)
             return a.ticket_reply(ticket, actor=staff, reply=plan.template.answer or plan.leaf.reply)
         case "reply_again":
+            _assist_first(ticket)
             return a.ticket_reply(ticket, actor=staff, reply=f"{REPLY_AGAIN}{plan.leaf.reply}")
         case "reopen":
             return a.ticket_reopen(ticket, actor=operator, note=REOPEN_NOTES[pick % len(REOPEN_NOTES)])
@@ -1236,6 +1238,19 @@ def _perform(action: str, ticket: Ticket | None, plan: _Plan, world: _World) -> 
             note = CLOSE_NOTES[plan.satisfaction]
             return a.ticket_close(ticket, actor=operator, satisfaction=plan.satisfaction, note=note)
     raise ValueError(f"unknown demo step {action!r}")
+
+
+ASSIST_INPUT = "我单位已配合现场核查，相关情况已向主办单位反馈。"
+
+
+def _assist_first(ticket: Ticket) -> None:
+    """In joint handling (联办) each assisting department adds its input before the lead department replies."""
+    from routing.actions import ticket_assist_input
+    from routing.selectors import ticket_assist_missing
+
+    for department in ticket_assist_missing(ticket):
+        staff = department.staff.filter(is_active=True).order_by("pk").first()
+        ticket_assist_input(ticket, actor=staff, department=department, text=ASSIST_INPUT)
 
 
 def _create(plan: _Plan, world: _World, operator: User, *, register: bool) -> Ticket:

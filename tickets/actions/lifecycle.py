@@ -4,8 +4,10 @@ Each transition locks the row, checks the TRANSITIONS table, writes the ticket a
 timeline entry, and publishes an event on commit. Nothing else sets `Ticket.status`.
 """
 
+import contextlib
+import contextvars
 import datetime
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +17,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dashboards.publish import OPERATORS, SUPERVISORS, department_group, publish
-from routing.deadlines import deadline_for
+from routing.deadlines import deadline_for, reopen_deadline_for, sign_for_deadline
+from routing.models import RETURNS_FLAGGED, ReturnReason
+from routing.selectors import ticket_assist_missing, ticket_suggestion
 
 from .. import clock
 from ..errors import InvalidTransition, NotAllowed, StaleVersion
@@ -101,11 +105,48 @@ def _event(ticket: Ticket, action: str, from_status: str, changed: Iterable[str]
 
 def _next_number() -> str:
     """YYYYMMDD + a five-digit daily sequence: digits only, so callers can key it in."""
+    return _take_numbers(1)[0]
+
+
+def _take_numbers(count: int) -> list[str]:
+    # Runs inside the caller's transaction: the counter row stays locked until it commits.
     day = timezone.localdate(clock.now(), NUMBER_ZONE)
     counter, _created = TicketNumberCounter.objects.select_for_update().get_or_create(day=day)
-    counter.last += 1
+    first = counter.last + 1
+    counter.last += count
     counter.save(update_fields=["last"])
-    return f"{day:%Y%m%d}{counter.last:05d}"
+    return [f"{day:%Y%m%d}{seq:05d}" for seq in range(first, first + count)]
+
+
+def ticket_numbers_reserve(count: int) -> list[str]:
+    """Take `count` consecutive numbers of today's sequence in one transaction, for later use.
+
+    The AGI bridge holds a block so that, while the database is down, it can still tell a caller
+    the number their spooled ticket will get (see `ticket_number_preassigned`). Numbers never used
+    leave a gap in the day's sequence.
+    """
+    if count < 1:
+        raise ValueError("reserve at least one ticket number")
+    with transaction.atomic():
+        return _take_numbers(count)
+
+
+# One reserved number waiting for the next ticket_create in this context (thread or task).
+_preassigned: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("preassigned_number", default=None)
+
+
+@contextlib.contextmanager
+def ticket_number_preassigned(number: str) -> Iterator[None]:
+    """Make the next ticket_create inside this block use `number` (one from ticket_numbers_reserve).
+
+    For callers that reach ticket_create through another action (the bridge's spool replay goes
+    through telephony's call_open, which does not pass a number).
+    """
+    token = _preassigned.set([number] if number else [])
+    try:
+        yield
+    finally:
+        _preassigned.reset(token)
 
 
 def _transition(
@@ -155,11 +196,14 @@ def ticket_create(
     register: bool = True,
     citizen: Citizen | None = None,
     caller_number: str = "",
+    number: str | None = None,
     **fields: Any,
 ) -> Ticket:
     """Open a ticket with a new number: a draft (a call in progress) or, by default, registered.
 
-    Publishes ticket.create (and ticket.register). A registered ticket needs a description.
+    `number` is one reserved earlier with ticket_numbers_reserve (a number already given to the
+    caller); by default the next of today's sequence. Publishes ticket.create (and ticket.register).
+    A registered ticket needs a description.
     """
     unknown = set(fields) - set(EDITABLE_FIELDS) - {"external_ref"}
     if unknown:
@@ -168,10 +212,13 @@ def ticket_create(
         raise NotAllowed(_("Only hotline staff may open tickets."))
     if caller_number:
         caller_number = phone_lookup_key(caller_number) or caller_number[:20]
+    pending = _preassigned.get()
+    if number is None and pending:
+        number = pending.pop()
     with transaction.atomic():
         now = clock.now()
         ticket = Ticket(
-            number=_next_number(),
+            number=number or _next_number(),
             citizen=citizen,
             caller_number=caller_number,
             created_by=actor,
@@ -189,7 +236,11 @@ def ticket_create(
 
 
 def ticket_register(ticket: Ticket, *, actor: User | None, note: str = "") -> Ticket:
-    """draft → registered (受理): the operator has the matter in writing."""
+    """draft → registered (受理): the operator has the matter in writing.
+
+    Then routing, in the same transaction: a matching auto-dispatch rule dispatches the ticket
+    at once (ticket.dispatch follows ticket.register); otherwise it waits on the dispatch queue.
+    """
 
     def apply(t: Ticket) -> list[str]:
         if not (t.description.strip() or t.title.strip()):
@@ -197,7 +248,11 @@ def ticket_register(ticket: Ticket, *, actor: User | None, note: str = "") -> Ti
         t.registered_at = clock.now()
         return ["registered_at"]
 
-    return _transition(ticket, Action.REGISTER, actor=actor, note=note, apply=apply)
+    with transaction.atomic():
+        ticket = _transition(ticket, Action.REGISTER, actor=actor, note=note, apply=apply)
+        from routing.actions import ticket_route  # imported here: routing.actions imports this module
+
+        return ticket_route(ticket)
 
 
 def ticket_close_first_contact(ticket: Ticket, *, actor: User | None, answer: str) -> Ticket:
@@ -216,32 +271,67 @@ def ticket_dispatch(
     ticket: Ticket,
     *,
     actor: User | None,
-    department: Department,
-    assisting: Iterable[Department] = (),
+    department: Department | None = None,
+    assisting: Iterable[Department] | None = None,
     deadline: datetime.datetime | None = None,
     note: str = "",
 ) -> Ticket:
     """registered | returned → dispatched (派单) to a lead department, with a deadline.
 
-    Without an explicit deadline the time limit for the ticket's kind and urgency applies.
-    Publishes ticket.dispatch to the department's group.
+    What is not given comes from the routing suggestion (routing.selectors.ticket_suggestion):
+    without a department the suggested one (none suggested: ValidationError); when the lead is
+    the suggested department, also its assisting departments, the rule's urgency and its time
+    limit (the timeline entry names the rule). Otherwise the time limit for the ticket's kind and
+    urgency applies. The timeline entry records the sign-for time (签收时限, `accept_by`). A
+    ticket returned twice is dispatched only by a supervisor. Publishes ticket.dispatch to the
+    departments' groups.
     """
-    assisting = [d for d in assisting if d.pk != department.pk]
-    if not department.is_active or any(not d.is_active for d in assisting):
-        raise ValidationError({"department": _("Tickets can only be dispatched to active departments.")})
     now = clock.now()
     if deadline is not None and deadline <= now:
         raise ValidationError({"deadline": _("The deadline must be in the future.")})
+    data: dict[str, Any] = {}
 
     def apply(t: Ticket) -> list[str]:
-        t.lead_department = department
-        t.deadline = deadline or deadline_for(kind=t.kind, urgency=t.urgency, start=now)
+        operator = actor is not None and actor.role == Role.OPERATOR and not actor.is_superuser
+        if t.return_count >= RETURNS_FLAGGED and operator:
+            raise NotAllowed(
+                _("Ticket %(number)s was returned %(count)d times: a supervisor decides where it goes now.")
+                % {"number": t.number, "count": t.return_count}
+            )
+        suggestion = ticket_suggestion(t, start=now)
+        lead = department or suggestion.department
+        if lead is None:
+            raise ValidationError({"department": _("No rule suggests a department for this ticket: choose one.")})
+        follows = suggestion.department is not None and suggestion.department.pk == lead.pk
+        helpers = list(assisting) if assisting is not None else suggestion.assisting if follows else []
+        helpers = [d for d in dict.fromkeys(helpers) if d.pk != lead.pk]
+        if not lead.is_active or any(not d.is_active for d in helpers):
+            raise ValidationError({"department": _("Tickets can only be dispatched to active departments.")})
+        changed = ["lead_department", "deadline", "dispatched_at"]
+        if follows:
+            if suggestion.urgency != t.urgency:
+                data["urgency"] = [t.urgency, suggestion.urgency]
+                t.urgency = suggestion.urgency
+                changed.append("urgency")
+            if suggestion.rule is not None:
+                data["rule"] = suggestion.rule.id
+        t.lead_department = lead
+        t.deadline = (
+            deadline
+            or (suggestion.deadline if follows else None)
+            or deadline_for(kind=t.kind, urgency=t.urgency, start=now)
+        )
         t.dispatched_at = now
-        t.assisting_departments.set(assisting)
-        return ["lead_department", "deadline", "dispatched_at"]
+        t.assisting_departments.set(helpers)
+        data.update(department=lead.pk, assisting=[d.pk for d in helpers], accept_by=_accept_by(t, now))
+        return changed
 
-    data = {"department": department.pk, "assisting": [d.pk for d in assisting]}
     return _transition(ticket, Action.DISPATCH, actor=actor, note=note, data=data, apply=apply)
+
+
+def _accept_by(t: Ticket, start: datetime.datetime) -> str:
+    """When the lead department must have accepted (签收) the ticket handed to it at `start`, for the timeline."""
+    return sign_for_deadline(start, kind=t.kind, urgency=t.urgency, deadline=t.deadline).isoformat()
 
 
 def ticket_accept(ticket: Ticket, *, actor: User | None, note: str = "") -> Ticket:
@@ -249,35 +339,91 @@ def ticket_accept(ticket: Ticket, *, actor: User | None, note: str = "") -> Tick
     return _transition(ticket, Action.ACCEPT, actor=actor, note=note)
 
 
-def ticket_return(ticket: Ticket, *, actor: User | None, reason: str, note: str = "") -> Ticket:
+OTHER_RETURN_REASON = "other"
+
+
+def ticket_return(
+    ticket: Ticket,
+    *,
+    actor: User | None,
+    reason: str = "",
+    note: str = "",
+    code: str = "",
+    responsible: Department | None = None,
+) -> Ticket:
     """dispatched | accepted | reopened → returned (退单): back to the dispatch queue.
 
-    A reason is required. The department loses the ticket; the returned event still reaches it
-    so its inbox drops the row.
+    `code` picks the reason from the configurable list (routing.models.ReturnReason); a reason
+    that names the department must give the `responsible` one (it becomes the next dispatch's
+    suggestion), one that needs a note a `note`. Without a code the free-text `reason` is
+    required and counts as “other” (the timeline entry then has no `code`). The department
+    loses the ticket; the returned event still reaches it so its inbox drops the row.
+    The second return flags the ticket for the supervisors (ticket.return_flagged): from then on
+    only a supervisor dispatches it.
     """
-    reason = _required(reason, "reason", _("Say why the ticket is returned."))
-    data: dict[str, Any] = {"reason": reason}
+    text, note = _return_reason(code=code, reason=reason, note=note, responsible=responsible)
+    data: dict[str, Any] = {"reason": text}
+    if code:
+        data["code"] = code
+    if responsible is not None:
+        data["responsible"] = responsible.pk
     # Read from the locked row: every department that held the ticket hears it is gone.
     held_by: list[int | None] = []
 
     def apply(t: Ticket) -> list[str]:
+        if responsible is not None and responsible.pk == t.lead_department_id:
+            raise ValidationError({"responsible": _("Name the department responsible, not your own.")})
         data["department"] = t.lead_department_id
         held_by.extend([t.lead_department_id, *t.assisting_departments.values_list("id", flat=True)])
         t.lead_department = None
         t.deadline = None
         t.return_count += 1
+        if t.return_count >= RETURNS_FLAGGED:
+            data["flagged"] = True
         t.assisting_departments.clear()
         return ["lead_department", "deadline", "return_count"]
 
-    return _transition(
-        ticket,
-        Action.RETURN,
-        actor=actor,
-        note=note or reason,
-        data=data,
-        apply=apply,
-        extra_departments=held_by,
-    )
+    with transaction.atomic():
+        returned = _transition(
+            ticket,
+            Action.RETURN,
+            actor=actor,
+            note=note or text,
+            data=data,
+            apply=apply,
+            extra_departments=held_by,
+        )
+        if data.get("flagged"):
+            payload = {**_event(returned, Action.RETURN, "", []), "return_count": returned.return_count}
+            publish("ticket.return_flagged", payload, [SUPERVISORS])
+    return returned
+
+
+def _return_reason(*, code: str, reason: str, note: str, responsible: Department | None) -> tuple[str, str]:
+    """(the reason's words for the timeline, the note): ValidationError naming the field at fault."""
+    reason, note = (reason or "").strip(), (note or "").strip()
+    if code:
+        chosen = ReturnReason.objects.filter(code=code, is_active=True).first()
+        if chosen is None:
+            codes = ", ".join(ReturnReason.objects.filter(is_active=True).values_list("code", flat=True))
+            raise ValidationError(
+                {
+                    "code": _("“%(code)s” is not a return reason; choose one of: %(codes)s.")
+                    % {"code": code, "codes": codes}
+                }
+            )
+    else:
+        reason = _required(reason, "reason", _("Say why the ticket is returned."))
+        chosen = ReturnReason.objects.filter(code=OTHER_RETURN_REASON).first()
+    if chosen is not None and chosen.needs_note and not (note or reason):
+        raise ValidationError({"note": _("Explain the return in a note: “%(reason)s” needs one.") % {"reason": chosen}})
+    if chosen is not None and chosen.names_department and responsible is None:
+        raise ValidationError(
+            {"responsible": _("Name the department that is responsible (“%(reason)s”).") % {"reason": chosen}}
+        )
+    if responsible is not None and not responsible.is_active:
+        raise ValidationError({"responsible": _("The department named as responsible is inactive.")})
+    return reason or (chosen.name if chosen is not None else ""), note
 
 
 def ticket_request_extension(ticket: Ticket, *, actor: User | None, until: datetime.datetime, reason: str) -> Ticket:
@@ -322,10 +468,25 @@ def ticket_deny_extension(ticket: Ticket, *, actor: User | None, note: str) -> T
 
 
 def ticket_reply(ticket: Ticket, *, actor: User | None, reply: str) -> Ticket:
-    """accepted → replied (办结回复) with the department's result; the callback comes next."""
+    """accepted → replied (办结回复) with the department's result; the callback comes next.
+
+    In joint handling (联办) every assisting department must first have given its input since
+    the dispatch (routing.actions.ticket_assist_input), or a supervisor must have waived it.
+    """
     reply = _required(reply, "reply", _("Write the result of the handling."))
 
     def apply(t: Ticket) -> list[str]:
+        missing = ticket_assist_missing(t)
+        if missing:
+            names = "、".join(str(d) for d in missing)
+            raise ValidationError(
+                {
+                    "assisting": _(
+                        "Waiting for the input of the assisting departments: %(names)s. A supervisor may waive it."
+                    )
+                    % {"names": names}
+                }
+            )
         t.reply = reply
         t.replied_at = clock.now()
         return ["reply", "replied_at"]
@@ -358,9 +519,10 @@ def ticket_reopen(ticket: Ticket, *, actor: User | None, note: str) -> Ticket:
 
     def apply(t: Ticket) -> list[str]:
         t.satisfaction = Satisfaction.UNSATISFIED
-        t.deadline = deadline_for(kind=t.kind, urgency=t.urgency, start=clock.now())
+        t.deadline = reopen_deadline_for(kind=t.kind, urgency=t.urgency, start=clock.now())
         t.reply = ""
         t.replied_at = None
+        data["accept_by"] = _accept_by(t, clock.now())  # the department accepts the reopened ticket again
         return ["satisfaction", "deadline", "reply", "replied_at"]
 
     data = {"satisfaction": Satisfaction.UNSATISFIED}

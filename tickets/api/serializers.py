@@ -6,6 +6,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from routing.models import RETURNS_FLAGGED, AssistInput
+
 from .. import clock
 from ..models import (
     Action,
@@ -127,6 +129,9 @@ class TicketSerializer(serializers.ModelSerializer):
     overdue = serializers.SerializerMethodField()
     seconds_left = serializers.SerializerMethodField()
     allowed_actions = serializers.SerializerMethodField()
+    return_flagged = serializers.SerializerMethodField(
+        help_text="Returned twice or more: waiting for a supervisor, who alone dispatches it again."
+    )
 
     class Meta:
         model = Ticket
@@ -159,6 +164,7 @@ class TicketSerializer(serializers.ModelSerializer):
             "reply",
             "satisfaction",
             "return_count",
+            "return_flagged",
             "merged_into",
             "external_ref",
             "created_at",
@@ -196,6 +202,9 @@ class TicketSerializer(serializers.ModelSerializer):
 
     def get_allowed_actions(self, obj: Ticket) -> list[str]:
         return allowed_actions(obj.status)
+
+    def get_return_flagged(self, obj: Ticket) -> bool:
+        return obj.return_count >= RETURNS_FLAGGED
 
     def to_representation(self, instance: Ticket) -> dict:
         data = super().to_representation(instance)
@@ -272,15 +281,46 @@ class NoteSerializer(serializers.Serializer):
 
 
 class DispatchSerializer(NoteSerializer):
-    department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all())
+    """Whatever is left out comes from the routing suggestion (GET …/routing/ shows it)."""
+
+    department = serializers.PrimaryKeyRelatedField(
+        queryset=Department.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The lead department; left out: the suggested one.",
+    )
     assisting = serializers.PrimaryKeyRelatedField(
-        queryset=Department.objects.all(), many=True, required=False, default=list
+        queryset=Department.objects.all(),
+        many=True,
+        required=False,
+        default=None,
+        help_text="Left out: the suggestion's, when the lead is the suggested department; [] for none.",
     )
     deadline = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
 class ReasonSerializer(NoteSerializer):
     reason = serializers.CharField()
+
+
+class ReturnSerializer(NoteSerializer):
+    code = serializers.SlugField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A return reason's code (GET /api/routing/return-reasons/).",
+    )
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Free text; required only without a code."
+    )
+    responsible = serializers.PrimaryKeyRelatedField(
+        queryset=Department.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The department believed responsible; required by reasons that name one.",
+    )
 
 
 class CancelSerializer(serializers.Serializer):
@@ -322,7 +362,7 @@ TRANSITION_INPUT = {
     Action.CLOSE_FIRST_CONTACT: AnswerSerializer,
     Action.DISPATCH: DispatchSerializer,
     Action.ACCEPT: NoteSerializer,
-    Action.RETURN: ReasonSerializer,
+    Action.RETURN: ReturnSerializer,
     Action.REQUEST_EXTENSION: ExtensionSerializer,
     Action.APPROVE_EXTENSION: NoteSerializer,
     Action.DENY_EXTENSION: RequiredNoteSerializer,
@@ -332,6 +372,34 @@ TRANSITION_INPUT = {
     Action.MERGE: MergeSerializer,
     Action.CANCEL: CancelSerializer,
 }
+
+
+class AssistInputSerializer(serializers.ModelSerializer):
+    """An assisting department's input to a joint ticket (联办), or a supervisor's waiver of it."""
+
+    department_name = serializers.CharField(source="department.name", read_only=True)
+    author = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AssistInput
+        fields = ["id", "department", "department_name", "text", "waived", "author", "at"]
+        read_only_fields = fields
+
+    def get_author(self, obj: AssistInput) -> str | None:
+        if obj.author_id is None:
+            return None
+        return obj.author.get_full_name() or obj.author.username
+
+
+class AssistInputCreateSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text="The input for the lead department; for a waiver, why.")
+    department = serializers.PrimaryKeyRelatedField(
+        queryset=Department.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Supervisors: the assisting department whose input is waived. Department staff leave it out.",
+    )
 
 
 # The error bodies (tickets/api/errors.py), for the schema.

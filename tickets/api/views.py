@@ -1,11 +1,16 @@
 """REST endpoints: parse input, call one action or selector, respond."""
 
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from routing.actions import ticket_assist_input
+from routing.rules import facts_for_ticket
+from routing.selectors import routing_explain, ticket_accept_by, ticket_assist_inputs, ticket_assist_missing
 
 from .. import actions
 from ..models import TRANSITIONS, Action, Category, Citizen, Department, District, Ticket
@@ -109,6 +114,44 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         ticket = self.get_object()
         context = {**self.get_serializer_context(), "hide_reporter": reporter_hidden_from(request.user, ticket)}
         return Response(s.TimelineEntrySerializer(ticket_timeline(ticket), many=True, context=context).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("all", bool, description="Also every rule tried before the match, and why not.")],
+        responses={200: OpenApiTypes.OBJECT, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def routing(self, request: Request, number: str, format: str | None = None) -> Response:
+        """Which rule matches the ticket and why, the suggestion a bare dispatch takes, and the time to accept."""
+        ticket = self.get_object()
+        every = request.query_params.get("all", "").lower() in ("1", "true", "yes")
+        result = routing_explain(facts_for_ticket(ticket), ticket=ticket, every=every)
+        if reporter_hidden_from(request.user, ticket):
+            # How often a reporter (举报人) has called says something about who they are.
+            for rule in [result, *result.get("tried", [])]:
+                rule["conditions"] = [c for c in rule["conditions"] if c["code"] != "repeat_caller"]
+        result["accept_by"] = ticket_accept_by(ticket)
+        result["assist_missing"] = [d.pk for d in ticket_assist_missing(ticket)]
+        return Response(result)
+
+    @extend_schema(methods=["GET"], responses={200: s.AssistInputSerializer(many=True), 404: NOT_FOUND}, request=None)
+    @extend_schema(
+        methods=["POST"],
+        request=s.AssistInputCreateSerializer,
+        responses={201: s.AssistInputSerializer, 400: INVALID, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None, filterset_class=None)
+    def assist(self, request: Request, number: str, format: str | None = None) -> Response:
+        """Joint handling (联办): the assisting departments' input, which the lead's reply waits for.
+
+        POST by an assisting department adds its input; by a supervisor, waives a department's input.
+        """
+        ticket = self.get_object()
+        if request.method == "GET":
+            return Response(s.AssistInputSerializer(ticket_assist_inputs(ticket), many=True).data)
+        form = s.AssistInputCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        entry = ticket_assist_input(ticket, actor=request.user, **form.validated_data)
+        return Response(s.AssistInputSerializer(entry).data, status=status.HTTP_201_CREATED)
 
     def _out(self, ticket: Ticket) -> dict:
         # Read back with the list's joins. A department that has just returned a ticket no longer
