@@ -27,6 +27,7 @@ __all__ = [
 
 class ReminderKind(models.TextChoices):
     HALF = "half", _("Half of the time limit used")
+    # xgettext:no-python-format
     EIGHTY = "eighty", _("80% of the time limit used")
     SIGN_FOR = "sign_for", _("Not accepted within the sign-for window")
 
