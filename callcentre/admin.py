@@ -16,8 +16,9 @@ class HotlineAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         # Department staff never enter the admin, even if someone ticks is_staff for them: its
         # ticket and citizen pages are not scoped per department and do not shield reporters.
+        # The role is the gate, not is_staff: granting someone the supervisor role is one field.
         user = request.user
-        return super().has_permission(request) and (user.is_superuser or getattr(user, "role", "") in ADMIN_ROLES)
+        return bool(user.is_active and (user.is_superuser or getattr(user, "role", "") in ADMIN_ROLES))
 
 
 class HotlineAdminConfig(AdminConfig):

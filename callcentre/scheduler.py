@@ -33,7 +33,9 @@ def _run(name: str) -> None:
 
 async def run_forever(tick: float = 1.0) -> None:
     """Run every CELERY_BEAT_SCHEDULE entry when due, until cancelled."""
-    app.loader.import_default_modules()
+    # Importing the task modules runs Celery's Django fixup (system checks, some reading the
+    # database): do it in a worker thread, not on the event loop.
+    await sync_to_async(app.loader.import_default_modules, thread_sensitive=False)()
     entries = {
         key: (spec["task"], _as_schedule(spec["schedule"])) for key, spec in settings.CELERY_BEAT_SCHEDULE.items()
     }

@@ -87,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "routing.context_processors.calendar_warnings",
             ],
         },
     },
@@ -97,6 +98,10 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Fail fast when PostgreSQL is unreachable: the AGI bridge falls back to its spool rather
+        # than keep a caller waiting on the operating system's TCP timeout.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 3))
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

@@ -128,3 +128,17 @@ def ticket_state():
 def _fast_password_hasher(settings):
     """PBKDF2 costs a fifth of a second per user; tests check behaviour, not hashing strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_routing_caches():
+    """Each test starts with the rules, working calendar and time limits read from its own database."""
+    from routing.calendar import calendar_cache_clear
+    from routing.deadlines import time_limits_cache_clear
+    from routing.rules.matching import rules_cache_clear
+
+    for clear in (rules_cache_clear, calendar_cache_clear, time_limits_cache_clear):
+        clear()
+    yield
+    for clear in (rules_cache_clear, calendar_cache_clear, time_limits_cache_clear):
+        clear()

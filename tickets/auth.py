@@ -2,12 +2,31 @@
 
 from django.contrib.auth.backends import BaseBackend
 
+
+def _perms(app: str, models: str, actions: str = "view add change delete") -> frozenset[str]:
+    return frozenset(f"{app}.{action}_{model}" for model in models.split() for action in actions.split())
+
+
+# What supervisors (班长) maintain in the admin: routing rules, time limits, return reasons, the
+# working calendar and the IVR menus; the clocks' records and call records they only read.
+SUPERVISOR_PERMISSIONS = (
+    frozenset({"tickets.view_citizen_pii"})
+    | _perms("routing", "rule returnreason timelimit calendaryear calendarday")
+    | _perms("routing", "reminder escalation callback report assistinput rulesetversion", "view")
+    | _perms("telephony", "ivrmenu ivroption")
+    | _perms("telephony", "call queuemember queuecaller", "view")
+    | _perms("tickets", "ticket timelineentry department district category", "view")
+)
+
 # Permissions each role holds on top of any granted one by one in the admin.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "operator": frozenset(),
-    "supervisor": frozenset({"tickets.view_citizen_pii"}),
+    "supervisor": SUPERVISOR_PERMISSIONS,
     "department": frozenset(),
-    "admin": frozenset({"tickets.view_citizen_pii"}),
+    # Administrators also keep the organisation: departments, districts, categories and staff.
+    "admin": SUPERVISOR_PERMISSIONS
+    | _perms("tickets", "department district category user")
+    | frozenset({"tickets.view_piiaccess"}),
 }
 
 

@@ -161,11 +161,26 @@ def test_pages_do_not_accept_writes(client, supervisor, make_ticket):
         assert client.post(url).status_code == 405
 
 
-def test_admin_link_only_for_staff(client, supervisor, admin_user):
-    client.force_login(supervisor)
-    assert 'href="/admin/"' not in html(client.get("/supervisor/"))
-    client.force_login(admin_user)
-    assert 'href="/admin/"' in html(client.get("/supervisor/"))
+def test_admin_link_only_for_supervisors_and_administrators(client, supervisor, admin_user, operator):
+    client.force_login(operator)
+    assert 'href="/admin/"' not in html(client.get("/operator/"))
+    for user in (supervisor, admin_user):
+        client.force_login(user)
+        assert 'href="/admin/"' in html(client.get("/supervisor/"))
+
+
+def test_supervisors_are_warned_on_every_page_when_next_years_calendar_is_missing(client, supervisor, operator):
+    from routing.models import CalendarYear
+
+    with time_machine.travel(datetime.datetime(2026, 11, 28, 2, 0, tzinfo=datetime.UTC), tick=False):
+        CalendarYear.objects.filter(year__gte=2027).delete()
+        client.force_login(supervisor)
+        assert "尚未录入 2027 年工作日历" in html(client.get("/supervisor/"))
+        client.force_login(operator)
+        assert "2027 年工作日历" not in html(client.get("/operator/"))
+        CalendarYear.objects.create(year=2027, is_complete=True)
+        client.force_login(supervisor)
+        assert "2027 年工作日历" not in html(client.get("/supervisor/"))
 
 
 # Landing pages ----------------------------------------------------------------------------------

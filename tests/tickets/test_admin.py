@@ -3,6 +3,7 @@
 import pytest
 from django.contrib import admin
 from django.test import RequestFactory
+from django.urls import reverse
 
 from dashboards.models import OutboxEvent
 from telephony.models import Call
@@ -319,3 +320,31 @@ def test_supervisor_with_is_staff_enters_the_admin(client, supervisor):
     supervisor.save()
     client.force_login(supervisor)
     assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    [
+        "routing_rule_add",
+        "routing_returnreason_changelist",
+        "routing_timelimit_changelist",
+        "routing_calendaryear_add",
+        "telephony_ivrmenu_changelist",
+        "routing_escalation_changelist",
+        "telephony_call_changelist",
+    ],
+)
+def test_a_supervisor_maintains_routing_the_calendar_and_the_ivr_in_the_admin(client, supervisor, url_name):
+    client.force_login(supervisor)
+    assert client.get(reverse(f"admin:{url_name}")).status_code == 200
+
+
+@pytest.mark.parametrize("url_name", ["tickets_user_changelist", "tickets_department_add", "tickets_citizen_changelist"])
+def test_a_supervisor_does_not_manage_staff_departments_or_citizens(client, supervisor, url_name):
+    client.force_login(supervisor)
+    assert client.get(reverse(f"admin:{url_name}")).status_code == 403
+
+
+def test_a_supervisor_cannot_add_escalations_by_hand(client, supervisor):
+    client.force_login(supervisor)
+    assert client.get(reverse("admin:routing_escalation_add")).status_code == 403
