@@ -303,3 +303,10 @@ def test_the_admin_lists_the_stored_reports(client, built, admin_user):
     response = client.get("/admin/routing/report/", {"period__exact": "day"})
 
     assert response.status_code == 200 and "50.0%" in response.content.decode()
+
+
+def test_the_reports_page_is_in_the_navigation_for_those_who_may_read_it(client, supervisor, water_staff, operator):
+    for user, shown in ((supervisor, True), (water_staff, True), (operator, False)):
+        client.force_login(user)
+        landing = client.get("/", follow=True)
+        assert ('href="/reports/"' in landing.content.decode()) is shown
