@@ -49,6 +49,7 @@ PROMPTS: dict[str, Prompt] = {
         Prompt("hotline/status-replied", "已办结，等待回访。", "answered by the department; we will call you back."),
         Prompt("hotline/status-closed", "已办结。", "closed."),
         Prompt("hotline/status-reopened", "正在重新办理。", "being handled again."),
+        Prompt("hotline/status-cancelled", "已撤销。", "cancelled."),
         Prompt("hotline/status-other", "正在处理中。", "in progress."),
         Prompt("hotline/handled-by", "承办单位是", "It is handled by"),
         Prompt("hotline/deadline-is", "办理时限为", "The deadline is"),
@@ -81,6 +82,7 @@ STATUS_PROMPTS = {
     "closed_first_contact": "hotline/status-closed",
     "merged": "hotline/status-closed",
     "reopened": "hotline/status-reopened",
+    "cancelled": "hotline/status-cancelled",
 }
 
 

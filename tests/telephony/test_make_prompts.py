@@ -43,6 +43,9 @@ def test_the_default_menu_plays_only_defined_prompts(db):
 def test_every_ticket_status_is_spoken_with_a_defined_prompt():
     assert set(STATUS_PROMPTS.values()) <= set(PROMPTS)
     assert status_prompt("no-such-status") in PROMPTS
+    # A finished ticket is never told to the caller as "in progress".
+    finished = ("closed", "closed_first_contact", "merged", "cancelled")
+    assert all(status_prompt(status) != status_prompt("no-such-status") for status in finished)
 
 
 def test_the_bridge_plays_only_defined_prompts():
