@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from tickets.models import Department, Kind
 from tickets.pii import phone_mask
 
-from .models import Call, IvrMenu, IvrOption, OptionAction
+from .models import Call, IvrMenu, IvrOption, OptionAction, QueueCaller, QueueMember
 from .prompts import PROMPTS, department_prompt
 
 MAIN_MENU = "main"
@@ -188,3 +188,31 @@ class CallAdmin(admin.ModelAdmin):
         number = obj.caller_number
         # Caller IDs arrive as Asterisk sends them ("+86138…", "13800138000", "anonymous"); mask numbers only.
         return phone_mask(number) if number.lstrip("+").isdigit() else number
+
+
+class LiveStateAdmin(admin.ModelAdmin):
+    """The AMI listener's live queue state: read-only, rebuilt from Asterisk on every (re)connect."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(QueueMember)
+class QueueMemberAdmin(LiveStateAdmin):
+    list_display = ("queue", "interface", "member_name", "operator", "status", "paused", "in_call", "updated_at")
+    list_filter = ("queue", "paused", "in_call", "server")
+    search_fields = ("interface", "member_name", "operator__username")
+    list_select_related = ("operator",)
+
+
+@admin.register(QueueCaller)
+class QueueCallerAdmin(LiveStateAdmin):
+    list_display = ("queue", "position", "uniqueid", "joined_at", "server")
+    list_filter = ("queue", "server")
+    ordering = ("queue", "position")

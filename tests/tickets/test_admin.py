@@ -332,6 +332,8 @@ def test_supervisor_with_is_staff_enters_the_admin(client, supervisor):
         "telephony_ivrmenu_changelist",
         "routing_escalation_changelist",
         "telephony_call_changelist",
+        "telephony_queuemember_changelist",
+        "telephony_queuecaller_changelist",
     ],
 )
 def test_a_supervisor_maintains_routing_the_calendar_and_the_ivr_in_the_admin(client, supervisor, url_name):
