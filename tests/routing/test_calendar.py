@@ -19,14 +19,12 @@ from django.utils import translation
 from routing import calendar
 from routing.calendar import (
     add_working_days,
-    calendar_cache_clear,
     calendar_warnings,
     is_working_day,
     missing_calendar_years,
     seed_from_chinese_calendar,
 )
 from routing.checks import calendar_years_present
-from routing.deadlines import time_limits_cache_clear
 from routing.models import CalendarDay, CalendarSource, CalendarYear, LimitStage, TimeLimit
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -37,16 +35,6 @@ TODAY = datetime.datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
 
 def at(*args: int) -> datetime.datetime:
     return datetime.datetime(*args, tzinfo=SHANGHAI)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    # A test's rollback sends no post_delete: never let one test's calendar leak into the next.
-    calendar_cache_clear()
-    time_limits_cache_clear()
-    yield
-    calendar_cache_clear()
-    time_limits_cache_clear()
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ import time_machine
 from django.core.exceptions import ValidationError
 
 from dashboards.models import OutboxEvent
-from routing.calendar import calendar_cache_clear
 from routing.callbacks import callback_record
 from routing.clocks import clocks_sweep
-from routing.deadlines import deadline_for, reopen_deadline_for, time_limits_cache_clear
+from routing.deadlines import deadline_for, reopen_deadline_for
 from routing.models import Callback
 from tickets import actions
 from tickets.errors import InvalidTransition, NotAllowed
@@ -22,15 +21,6 @@ REPLIED_AT = datetime.datetime(2026, 11, 24, 10, 0, tzinfo=SHANGHAI)  # a Tuesda
 CALLED_AT = datetime.datetime(2026, 11, 24, 15, 0, tzinfo=SHANGHAI)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    calendar_cache_clear()
-    time_limits_cache_clear()
-    yield
-    calendar_cache_clear()
-    time_limits_cache_clear()
 
 
 @pytest.fixture

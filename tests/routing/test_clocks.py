@@ -12,9 +12,8 @@ from django.db import connection, connections
 from callcentre.celery import app
 from dashboards.models import OutboxEvent
 from dashboards.publish import OPERATORS, SUPERVISORS, department_group
-from routing.calendar import calendar_cache_clear, seed_from_chinese_calendar
+from routing.calendar import seed_from_chinese_calendar
 from routing.clocks import clocks_sweep, escalations_overdue, fraction_point, overdue_tickets
-from routing.deadlines import time_limits_cache_clear
 from routing.models import Callback, Escalation, EscalationReason, Reminder, ReminderKind, ReminderState
 from routing.tasks import sweep_clocks
 from tests.factories import DepartmentFactory, UserFactory
@@ -30,15 +29,6 @@ pytestmark = pytest.mark.django_db
 
 def at(*args: int) -> datetime.datetime:
     return datetime.datetime(*args, tzinfo=SHANGHAI)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    calendar_cache_clear()
-    time_limits_cache_clear()
-    yield
-    calendar_cache_clear()
-    time_limits_cache_clear()
 
 
 @pytest.fixture

@@ -8,14 +8,13 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from routing.calendar import calendar_cache_clear, seed_from_chinese_calendar
+from routing.calendar import seed_from_chinese_calendar
 from routing.deadlines import (
     Limit,
     deadline_for,
     reopen_deadline_for,
     sign_for_deadline,
     time_limit_for,
-    time_limits_cache_clear,
 )
 from routing.models import CalendarDay, CalendarYear, LimitStage, TimeLimit
 from tickets import actions
@@ -26,16 +25,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def at(*args: int) -> datetime.datetime:
     return datetime.datetime(*args, tzinfo=SHANGHAI)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    # A test's rollback sends no post_delete: never let one test's limits or calendar leak into the next.
-    calendar_cache_clear()
-    time_limits_cache_clear()
-    yield
-    calendar_cache_clear()
-    time_limits_cache_clear()
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from django.core.exceptions import ValidationError
 from dashboards.models import OutboxEvent
 from dashboards.publish import SUPERVISORS
 from routing.actions import rule_save, ticket_assist_input
-from routing.calendar import calendar_cache_clear, seed_from_chinese_calendar
+from routing.calendar import seed_from_chinese_calendar
 from routing.deadlines import sign_for_deadline
 from routing.models import AssistInput
-from routing.rules import RuleSpec, rules_cache_clear
+from routing.rules import RuleSpec
 from tests.factories import DepartmentFactory, UserFactory
 from tickets import actions
 from tickets.models import Action, Department, Role, Status, Ticket
@@ -25,15 +25,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def at(*args: int) -> datetime.datetime:
     return datetime.datetime(*args, tzinfo=SHANGHAI)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    rules_cache_clear()
-    calendar_cache_clear()
-    yield
-    rules_cache_clear()
-    calendar_cache_clear()
 
 
 @pytest.fixture(autouse=True)
