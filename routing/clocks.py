@@ -14,11 +14,12 @@ After an outage the next sweep finds everything that fell due meanwhile (`due_at
 claiming transaction, so a rolled-back claim sends nothing.
 """
 
+import contextlib
 import datetime
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
@@ -68,6 +69,7 @@ MAX_BATCHES = 200
 # A ticket waiting to be accepted (签收): just dispatched, or reopened to the same department.
 AWAITING_ACCEPT = (Status.DISPATCHED, Status.REOPENED)
 REMINDER_FRACTIONS = {ReminderKind.HALF: 0.5, ReminderKind.EIGHTY: 0.8}
+T = TypeVar("T")
 
 
 @dataclass
@@ -85,15 +87,27 @@ def clocks_sweep(*, now: datetime.datetime | None = None) -> SweepResult:
     """Run every clock once at `now` (default: the clock's now); safe to run twice or concurrently."""
     now = now or clock.now()
     result = SweepResult()
-    result.planned = reminders_plan(now=now)
-    result.reminded, result.skipped = reminders_send(now=now)
-    result.escalated = escalations_overdue(now=now) + escalations_returned_twice(now=now)
-    result.resolved = escalations_resolve(now=now)
-    result.callbacks = callbacks_schedule(now=now)
-    result.callbacks_settled = callbacks_settle(now=now)
+    result.planned = _step(reminders_plan, now, 0)
+    result.reminded, result.skipped = _step(reminders_send, now, (0, 0))
+    result.escalated = _step(escalations_overdue, now, 0) + _step(escalations_returned_twice, now, 0)
+    result.resolved = _step(escalations_resolve, now, 0)
+    result.callbacks = _step(callbacks_schedule, now, 0)
+    result.callbacks_settled = _step(callbacks_settle, now, 0)
     if any(vars(result).values()):
         logger.info("clocks at %s: %s", now.isoformat(), result)
     return result
+
+
+def _step(run: Callable[..., T], now: datetime.datetime, failed: T) -> T:
+    """Run one clock; a fault in it is logged and must not stop the others (each commits its own work)."""
+    # Inside a caller's transaction (a test, a task wrapped in atomic) a savepoint keeps it usable.
+    guard = transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext()
+    try:
+        with guard:
+            return run(now=now)
+    except Exception:
+        logger.exception("clock %s failed at %s; the other clocks ran", run.__name__, now.isoformat())
+        return failed
 
 
 # Reminders ------------------------------------------------------------------------------------

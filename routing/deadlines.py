@@ -13,12 +13,18 @@ import datetime
 import time
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
 
 from .calendar import SHANGHAI, add_working_days
 from .models import LimitStage, TimeLimit, validate_time_limit
+
+# The furthest a deadline typed in by hand (at dispatch, in an extension) may lie ahead. Beyond
+# it a date is a typing error, and a year-9999 deadline would break every later date computation.
+FURTHEST_DEADLINE = datetime.timedelta(days=366)
 
 __all__ = [
     "DEFAULT_LIMIT_DAYS",
@@ -27,6 +33,7 @@ __all__ = [
     "URGENT_LIMIT",
     "Limit",
     "add_working_days",
+    "deadline_check",
     "deadline_for",
     "longest_working_days",
     "reopen_deadline_for",
@@ -120,6 +127,14 @@ def longest_working_days() -> int:
     defaults = [*DEFAULT_LIMIT_DAYS.values(), *DEFAULT_REOPEN_DAYS.values(), DEFAULT_SIGN_FOR_DAYS, _FALLBACK_DAYS]
     configured = [limit.working_days for limit in _configured().values() if limit.working_days is not None]
     return max(defaults + configured)
+
+
+def deadline_check(value: datetime.datetime, *, now: datetime.datetime, field: str = "deadline") -> None:
+    """Refuse a deadline typed in by hand that is not in the future or more than a year ahead."""
+    if value <= now:
+        raise ValidationError({field: _("The deadline must be in the future.")})
+    if value > now + FURTHEST_DEADLINE:
+        raise ValidationError({field: _("A deadline can be at most one year ahead.")})
 
 
 def deadline_for(*, kind: str, urgency: str, start: datetime.datetime) -> datetime.datetime:

@@ -13,6 +13,7 @@ from functools import wraps
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -38,6 +39,9 @@ class ReportQuery(forms.Form):
         label=gettext_lazy("Day (any day of the week)"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        # A hotline's reports start this century: far dates are typing errors (and year 1 or 9999
+        # has no previous or next period).
+        validators=[MinValueValidator(datetime.date(2000, 1, 1)), MaxValueValidator(datetime.date(2099, 12, 31))],
     )
 
 

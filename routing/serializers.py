@@ -29,8 +29,12 @@ class RuleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# Ids as the database stores them (64-bit): a larger number is refused as bad input, not an overflow.
+ID = {"min_value": 1, "max_value": 2**63 - 1}
+
+
 def _ids(**kwargs: Any) -> serializers.ListField:
-    return serializers.ListField(child=serializers.IntegerField(), required=False, **kwargs)
+    return serializers.ListField(child=serializers.IntegerField(**ID), required=False, **kwargs)
 
 
 def _codes(**kwargs: Any) -> serializers.ListField:
@@ -41,7 +45,9 @@ class RuleInputSerializer(serializers.Serializer):
     """A rule's fields, every one optional here: unknown departments, empty conditions, impossible
     limits and the like are refused by routing.rules with one message per field."""
 
-    id = serializers.IntegerField(required=False, allow_null=True, help_text="In a bulk change: the rule to replace.")
+    id = serializers.IntegerField(
+        required=False, allow_null=True, **ID, help_text="In a bulk change: the rule to replace."
+    )
     name = serializers.CharField(required=False, allow_blank=True, max_length=100)
     priority = serializers.IntegerField(required=False, min_value=0, help_text="Lower first; the first match wins.")
     is_active = serializers.BooleanField(required=False)
@@ -56,18 +62,18 @@ class RuleInputSerializer(serializers.Serializer):
     )
     urgencies = _codes(help_text=f"Any of: {', '.join(Urgency.values)}.")
     channels = _codes(help_text=f"Any of: {', '.join(Channel.values)}.")
-    repeat_count = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    repeat_days = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    repeat_count = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=32767)
+    repeat_days = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=32767)
     time_from = serializers.TimeField(required=False, allow_null=True, help_text="Asia/Shanghai, HH:MM.")
     time_to = serializers.TimeField(required=False, allow_null=True, help_text="Before time_from: over midnight.")
     day_type = serializers.CharField(required=False, allow_blank=True, help_text="'', 'working' or 'off'.")
-    lead_department = serializers.IntegerField(required=False, allow_null=True)
+    lead_department = serializers.IntegerField(required=False, allow_null=True, **ID)
     assisting_departments = _ids()
     urgency = serializers.CharField(
         required=False, allow_blank=True, help_text="Set the ticket's urgency; '' keeps it."
     )
-    limit_working_days = serializers.IntegerField(required=False, allow_null=True)
-    limit_hours = serializers.IntegerField(required=False, allow_null=True)
+    limit_working_days = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=32767)
+    limit_hours = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=32767)
     auto_dispatch = serializers.BooleanField(required=False)
     close_first_contact = serializers.BooleanField(required=False)
 
@@ -90,9 +96,9 @@ class RuleChangeSerializer(serializers.Serializer):
     """Rules to save (with `id`: replaced whole; without: new), rules to delete, and the new order — all or nothing."""
 
     save = RuleInputSerializer(many=True, required=False, default=list)
-    delete = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    delete = serializers.ListField(child=serializers.IntegerField(**ID), required=False, default=list)
     order = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=serializers.IntegerField(**ID),
         required=False,
         allow_null=True,
         default=None,
@@ -112,7 +118,7 @@ class SimulateSerializer(RuleChangeSerializer):
 
 
 class ReorderSerializer(serializers.Serializer):
-    order = serializers.ListField(child=serializers.IntegerField(), help_text="Every rule's id, first to last.")
+    order = serializers.ListField(child=serializers.IntegerField(**ID), help_text="Every rule's id, first to last.")
 
 
 @extend_schema_field(OpenApiTypes.INT)

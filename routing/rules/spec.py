@@ -28,6 +28,7 @@ __all__ = [
 MAX_KEYWORDS = 200
 MAX_KEYWORD_LENGTH = 50
 MAX_REPEAT_DAYS = 366
+MAX_REPEAT_TICKETS = 1000
 # The conditions in the order explain lists them; each is one "code" in its output.
 CONDITIONS = ("kind", "category", "district", "keywords", "urgency", "channel", "repeat_caller", "time_window", "days")
 
@@ -205,6 +206,11 @@ def _check(spec: RuleSpec, known: _Known) -> tuple[RuleSpec, dict[str, list[str]
     elif spec.repeat_count is not None and spec.repeat_days is not None:
         if spec.repeat_count < 2:
             add("repeat_count", _("A repeat caller has at least 2 tickets (this one included)."))
+        elif spec.repeat_count > MAX_REPEAT_TICKETS:
+            add(
+                "repeat_count",
+                _("Count at most %(max)d tickets for a repeat caller.") % {"max": MAX_REPEAT_TICKETS},
+            )
         if not 1 <= spec.repeat_days <= MAX_REPEAT_DAYS:
             add("repeat_days", _("Count a repeat caller's tickets over 1 to %(max)d days.") % {"max": MAX_REPEAT_DAYS})
     if (spec.time_from is None) != (spec.time_to is None):

@@ -12,6 +12,7 @@ from django.db import connection, connections
 from callcentre.celery import app
 from dashboards.models import OutboxEvent
 from dashboards.publish import OPERATORS, SUPERVISORS, department_group
+from routing import clocks
 from routing.calendar import seed_from_chinese_calendar
 from routing.clocks import clocks_sweep, escalations_overdue, fraction_point, overdue_tickets
 from routing.models import Callback, Escalation, EscalationReason, Reminder, ReminderKind, ReminderState
@@ -196,6 +197,21 @@ def test_the_deadline_escalates_the_ticket_once(travel, make_ticket, water):
     }
     assert event.groups == sorted([SUPERVISORS, department_group(water.pk)])
     assert Ticket.objects.get(pk=ticket.pk).is_overdue()
+
+
+def test_a_clock_that_fails_does_not_stop_the_others(travel, make_ticket, monkeypatch, caplog):
+    travel(MONDAY)
+    ticket = make_ticket(Status.ACCEPTED)
+    travel(at(2026, 12, 1, 9, 0))  # overdue, and past both reminder points
+
+    def broken(**kwargs):
+        raise ValueError("year 10000 is out of range")
+
+    monkeypatch.setattr(clocks, "reminders_plan", broken)
+    result = clocks_sweep()
+
+    assert result.escalated == 1 and Escalation.objects.get().ticket_id == ticket.pk
+    assert "clock broken failed" in caplog.text and "year 10000" in caplog.text
 
 
 def test_a_reply_resolves_the_escalation_and_the_next_sweep_does_not_escalate_again(travel, make_ticket, water_staff):

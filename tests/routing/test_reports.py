@@ -247,11 +247,15 @@ def test_the_week_page_shows_the_week_containing_the_chosen_day(client, built, s
     assert {r.department.code: r.received for r in response.context["rows"]} == {"housing": 1, "water": 5}
 
 
-def test_a_bad_date_falls_back_to_the_default_period(client, built, supervisor):
+@pytest.mark.parametrize(
+    ("period", "date"), [("day", "not-a-date"), ("day", "0001-01-01"), ("day", "9999-12-31"), ("week", "0001-01-03")]
+)
+def test_a_bad_date_falls_back_to_the_default_period(client, built, supervisor, period, date):
     with time_machine.travel(datetime.datetime(2026, 11, 25, 9, 0, tzinfo=SHANGHAI), tick=False):
-        response = page(client, supervisor, date="not-a-date")
+        response = page(client, supervisor, period=period, date=date)
 
-    assert response.status_code == 200 and response.context["start"] == TUESDAY  # yesterday
+    assert response.status_code == 200 and response.context["start"] <= TUESDAY
+    assert "无法识别该日期" in response.content.decode()
 
 
 @pytest.mark.parametrize("extension", ["csv", "xlsx"])

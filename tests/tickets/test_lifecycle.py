@@ -336,6 +336,24 @@ def test_extension_must_ask_for_a_later_date(make_ticket, water_staff):
     assert snapshot(ticket) == before
 
 
+@pytest.mark.parametrize("years", [2, 7973])
+def test_deadlines_typed_in_by_hand_are_at_most_a_year_ahead(make_ticket, operator, water, water_staff, years):
+    far = clock.now() + datetime.timedelta(days=365 * years)
+    ticket = make_ticket(Status.ACCEPTED)
+    before = snapshot(ticket)
+    with pytest.raises(ValidationError) as refused:
+        actions.ticket_request_extension(ticket, actor=water_staff, until=far, reason="需现场勘查")
+    assert "until" in refused.value.message_dict
+    assert snapshot(ticket) == before
+
+    registered = make_ticket(Status.REGISTERED)
+    before = snapshot(registered)
+    with pytest.raises(ValidationError) as refused:
+        actions.ticket_dispatch(registered, actor=operator, department=water, deadline=far)
+    assert "deadline" in refused.value.message_dict
+    assert snapshot(registered) == before
+
+
 def test_overdue_ticket_cannot_be_extended_to_a_date_already_past(make_ticket, water_staff):
     ticket = make_ticket(Status.ACCEPTED)
     with time_machine.travel(ticket.deadline + datetime.timedelta(days=3)):

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dashboards.publish import OPERATORS, SUPERVISORS, department_group, publish
-from routing.deadlines import deadline_for, reopen_deadline_for, sign_for_deadline
+from routing.deadlines import deadline_check, deadline_for, reopen_deadline_for, sign_for_deadline
 from routing.models import RETURNS_FLAGGED, ReturnReason
 from routing.selectors import ticket_assist_missing, ticket_suggestion
 
@@ -287,8 +287,8 @@ def ticket_dispatch(
     departments' groups.
     """
     now = clock.now()
-    if deadline is not None and deadline <= now:
-        raise ValidationError({"deadline": _("The deadline must be in the future.")})
+    if deadline is not None:
+        deadline_check(deadline, now=now)
     data: dict[str, Any] = {}
 
     def apply(t: Ticket) -> list[str]:
@@ -433,8 +433,8 @@ def ticket_request_extension(ticket: Ticket, *, actor: User | None, until: datet
     def apply(t: Ticket) -> list[str]:
         if t.deadline and until <= t.deadline:
             raise ValidationError({"until": _("The new date must be later than the current deadline.")})
-        if until <= clock.now():  # an overdue ticket's deadline is already past: later is not enough
-            raise ValidationError({"until": _("The deadline must be in the future.")})
+        # An overdue ticket's deadline is already past: later than it is not enough.
+        deadline_check(until, now=clock.now(), field="until")
         t.extension_until = until
         return ["extension_until"]
 
