@@ -341,7 +341,9 @@ def test_a_supervisor_maintains_routing_the_calendar_and_the_ivr_in_the_admin(cl
     assert client.get(reverse(f"admin:{url_name}")).status_code == 200
 
 
-@pytest.mark.parametrize("url_name", ["tickets_user_changelist", "tickets_department_add", "tickets_citizen_changelist"])
+@pytest.mark.parametrize(
+    "url_name", ["tickets_user_changelist", "tickets_department_add", "tickets_citizen_changelist"]
+)
 def test_a_supervisor_does_not_manage_staff_departments_or_citizens(client, supervisor, url_name):
     client.force_login(supervisor)
     assert client.get(reverse(f"admin:{url_name}")).status_code == 403
