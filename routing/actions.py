@@ -78,8 +78,7 @@ def rules_apply(change: RuleChange, *, actor: User | None) -> list[Rule]:
     """
     _may_edit_rules(actor)
     with transaction.atomic():
-        if RulesetVersion.objects.select_for_update().filter(pk=1).first() is None:  # the migration made it
-            RulesetVersion.objects.get_or_create(pk=1, defaults={"token": ""})
+        rules_lock()
         # Read under the lock: the change is validated against the latest rules, then written whole.
         proposed, saved = rules_proposed(rule_specs(), change)
         result = [_write(spec, actor=actor) for spec in saved]
@@ -89,13 +88,20 @@ def rules_apply(change: RuleChange, *, actor: User | None) -> list[Rule]:
             for spec in proposed:
                 if spec.id is not None:
                     Rule.objects.filter(pk=spec.id).exclude(priority=spec.priority).update(priority=spec.priority)
-        token = rules_changed()
-        publish(
-            "routing.rules",
-            {"token": token, "saved": [rule.pk for rule in result], "deleted": list(change.delete)},
-            [SUPERVISORS],
-        )
+        rules_announce(saved=[rule.pk for rule in result], deleted=list(change.delete))
     return result
+
+
+def rules_lock() -> None:
+    """Serialise rule changes on the ruleset's version row, until the caller's transaction ends."""
+    if RulesetVersion.objects.select_for_update().filter(pk=1).first() is None:  # the migration made it
+        RulesetVersion.objects.get_or_create(pk=1, defaults={"token": ""})
+
+
+def rules_announce(*, saved: list[int], deleted: list[int]) -> None:
+    """Every process recompiles at its next match; the supervisors' screens hear of it (routing.rules)."""
+    token = rules_changed()
+    publish("routing.rules", {"token": token, "saved": saved, "deleted": deleted}, [SUPERVISORS])
 
 
 def rule_save(spec: RuleSpec, *, actor: User | None) -> Rule:

@@ -1,11 +1,30 @@
-"""Admin for routing: the working calendar and time limits first; other routing admins follow below."""
+"""Admin for routing: the working calendar and time limits, the clocks' records, rules and return reasons."""
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from .models import CalendarDay, CalendarYear, TimeLimit
+from tickets import clock
+from tickets.admin import ReadOnlyAdminMixin
+from tickets.models import Channel, Kind, Role, Urgency
+
+from .actions import rules_announce, rules_lock
+from .models import (
+    AssistInput,
+    CalendarDay,
+    CalendarYear,
+    Callback,
+    Escalation,
+    Reminder,
+    Report,
+    ReturnReason,
+    Rule,
+    TimeLimit,
+)
+from .rules import RuleSpec, rules_validate
 
 # Working calendar and time limits -----------------------------------------------------------------
 
@@ -64,8 +83,6 @@ class TimeLimitAdmin(admin.ModelAdmin):
 
 
 # Clocks: reminders, escalations, callbacks and reports (written by the sweeps; read-only here) -----
-
-from .models import Callback, Escalation, Reminder, Report  # noqa: E402  (this block is appended by its owner)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -139,15 +156,6 @@ class ReportAdmin(ReadOnlyAdmin):
 
 # Routing rules, return reasons and assisting input ----------------------------------------------------
 
-from django import forms  # noqa: E402  (this block is appended by its owner)
-from django.core.exceptions import ValidationError  # noqa: E402
-
-from tickets import clock  # noqa: E402
-from tickets.admin import ReadOnlyAdminMixin  # noqa: E402
-from tickets.models import Channel, Kind, Role, Urgency  # noqa: E402
-
-from .models import AssistInput, ReturnReason, Rule  # noqa: E402
-from .rules import RuleSpec, rules_changed, rules_validate  # noqa: E402
 
 RULE_EDITORS = (Role.SUPERVISOR, Role.ADMIN)
 _RULE_RELATIONS = ("categories", "districts", "assisting_departments")
@@ -302,23 +310,31 @@ class RuleAdmin(SupervisorsEdit, admin.ModelAdmin):
         (None, {"fields": ("updated_at", "updated_by")}),
     )
 
+    # The admin's views run in one transaction: the ruleset lock taken first is held to the commit,
+    # as in routing.actions.rules_apply, so an admin save never interleaves with an API change.
+
     def save_model(self, request: HttpRequest, obj: Rule, form: forms.ModelForm, change: bool) -> None:
+        rules_lock()
         obj.updated_by = request.user  # type: ignore[assignment]
         obj.updated_at = clock.now()
         super().save_model(request, obj, form, change)
 
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets, change: bool) -> None:
-        # After the relations: the admin's view is one transaction, so processes recompile the whole rule.
+        # After the relations, so processes recompile the whole rule.
         super().save_related(request, form, formsets, change)
-        rules_changed()
+        rules_announce(saved=[form.instance.pk], deleted=[])
 
     def delete_model(self, request: HttpRequest, obj: Rule) -> None:
+        rules_lock()
+        pk = obj.pk
         super().delete_model(request, obj)
-        rules_changed()
+        rules_announce(saved=[], deleted=[pk])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Rule]) -> None:
+        rules_lock()
+        deleted = list(queryset.values_list("pk", flat=True))
         super().delete_queryset(request, queryset)
-        rules_changed()
+        rules_announce(saved=[], deleted=deleted)
 
 
 @admin.register(ReturnReason)

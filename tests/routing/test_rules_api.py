@@ -3,6 +3,8 @@
 import pytest
 from django.utils import translation
 
+from dashboards.models import OutboxEvent
+from dashboards.publish import SUPERVISORS
 from routing.actions import ticket_assist_input
 from routing.models import Rule, RulesetVersion
 from tickets import actions
@@ -300,6 +302,13 @@ def test_a_supervisor_edits_rules_in_the_admin_and_every_process_recompiles(clie
     assert (rule.kinds, rule.keywords, rule.updated_by) == (["complaint"], ["路灯不亮", "路灯 坏了"], supervisor)
     assert RulesetVersion.objects.get(pk=1).token != token
     assert client.get(f"/admin/routing/rule/{rule.pk}/change/").status_code == 200
+    [saved] = OutboxEvent.objects.filter(type="routing.rules")
+    assert (saved.payload["saved"], saved.groups) == ([rule.pk], [SUPERVISORS])
+
+    response = client.post(f"/admin/routing/rule/{rule.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302 and not Rule.objects.exists()
+    assert OutboxEvent.objects.filter(type="routing.rules").last().payload["deleted"] == [rule.pk]
 
 
 @pytest.mark.parametrize(
