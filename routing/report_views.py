@@ -158,7 +158,7 @@ def reports_export_xlsx(request: HttpRequest) -> HttpResponse:
     rows = report_rows(request.user, period=period, start=start)
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = f"{period} {start.isoformat()}"
+    sheet.title = f"{ReportPeriod(period).label} {start.isoformat()}"
     sheet.append(_columns())
     for cell in sheet[1]:
         cell.font = Font(bold=True)
