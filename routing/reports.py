@@ -34,9 +34,9 @@ Rates (not stored; ``Report`` properties): satisfaction rate = (satisfied + basi
 
 The deadline of a handling window (from a dispatch or reopen to the reply, return or merge):
 approved extensions record the old and new deadline in the timeline, and the ticket row holds
-its current window's deadline; an earlier window without an extension gets the deadline its
-time limit gives (``deadline_for`` / ``reopen_deadline_for``), which differs from the one set
-only if the dispatcher chose a date by hand or the limits were edited since.
+its current window's deadline; an earlier window without an extension has the deadline its
+dispatch or reopen entry recorded (entries from before that was recorded: the one its time
+limit gives, ``deadline_for`` / ``reopen_deadline_for``).
 
 Building is idempotent (update_or_create on period, first day and department): the periodic
 task rebuilds the recent periods every hour and ``manage.py build_reports`` any range.
@@ -103,6 +103,7 @@ class _Window:
     accept_by: datetime.datetime | None  # the sign-for time the dispatch or reopen entry recorded
     entries: list[TimelineEntry] = field(default_factory=list)
     end: datetime.datetime | None = None
+    deadline: datetime.datetime | None = None  # as the dispatch or reopen entry recorded it
 
 
 # Periods ---------------------------------------------------------------------------------------
@@ -144,12 +145,14 @@ def _windows(entries: Iterable[TimelineEntry]) -> Iterator[Fact | _Window]:
         if action == Action.DISPATCH:
             department = entry.data.get("department")
             window = _Window(department, at, reopen=False, accept_by=_when(entry.data.get("accept_by")))
+            window.deadline = _when(entry.data.get("deadline"))
             yield window
             yield Fact(department, "received", at)
         elif action == Action.REOPEN:
             yield Fact(department, "reopened", at)
             yield Fact(department, "unsatisfied", at)
             window = _Window(department, at, reopen=True, accept_by=_when(entry.data.get("accept_by")))
+            window.deadline = _when(entry.data.get("deadline"))
             yield window
         elif action == Action.CLOSE:
             figure = SATISFACTION_FIGURES.get(entry.data.get("satisfaction", ""))
@@ -173,7 +176,9 @@ def _deadlines(window: _Window, ticket: Ticket, *, last: bool) -> tuple[datetime
         final = ticket.deadline
     elif extended:
         final = _when(extended[-1].data["deadline"])
-    else:
+    elif window.deadline is not None:
+        final = window.deadline
+    else:  # entries written before dispatches recorded their deadline
         limit = reopen_deadline_for if window.reopen else deadline_for
         final = limit(kind=ticket.kind, urgency=ticket.urgency, start=window.start)
     first = _when(extended[0].data.get("previous_deadline")) if extended else None

@@ -309,11 +309,19 @@ def ticket_assist_inputs(ticket: Ticket) -> QuerySet[AssistInput]:
 
 
 def ticket_assist_missing(ticket: Ticket) -> list[Department]:
-    """Assisting departments that have neither given input nor been waived since the ticket was last dispatched."""
+    """Assisting departments that have neither given input nor been waived since the ticket was last
+    dispatched or reopened (重办 asks every department again)."""
     assisting = list(ticket.assisting_departments.all())
     if not assisting:
         return []
     since = ticket.dispatched_at or ticket.created_at
+    reopened = (
+        TimelineEntry.objects.filter(ticket=ticket, action=Action.REOPEN, at__gt=since)
+        .order_by("-at")
+        .values_list("at", flat=True)
+        .first()
+    )
+    since = reopened or since
     given = set(
         AssistInput.objects.filter(ticket=ticket, at__gte=since).values_list("department_id", flat=True).distinct()
     )

@@ -345,6 +345,24 @@ def test_input_given_before_a_new_dispatch_does_not_count(
     assert "assisting" in refused.value.message_dict
 
 
+def test_a_reopened_ticket_needs_the_assisting_departments_input_again(
+    operator, water, housing, water_staff, housing_staff, make_ticket
+):
+    with time_machine.travel(at(2026, 3, 3, 9, 0), tick=False):
+        ticket = actions.ticket_dispatch(make_ticket(), actor=operator, department=water, assisting=[housing])
+        ticket = actions.ticket_accept(ticket, actor=water_staff)
+        ticket_assist_input(ticket, actor=housing_staff, text="第一次意见")
+        ticket = actions.ticket_reply(ticket, actor=water_staff, reply="已处理")
+    with time_machine.travel(at(2026, 3, 4, 9, 0), tick=False):
+        ticket = actions.ticket_reopen(ticket, actor=operator, note="市民反映问题仍未解决")
+        ticket = actions.ticket_accept(ticket, actor=water_staff)
+        with pytest.raises(ValidationError) as refused:
+            actions.ticket_reply(ticket, actor=water_staff, reply="再次处理")
+        assert "assisting" in refused.value.message_dict
+        ticket_assist_input(ticket, actor=housing_staff, text="已再次配合核查")
+        assert actions.ticket_reply(ticket, actor=water_staff, reply="再次处理").status == Status.REPLIED
+
+
 def test_who_may_give_assisting_input(api, joint, operator, water_staff, urban_staff, housing_staff, make_ticket):
     body = {"text": "意见"}
     assert post(api, water_staff, url(joint, "assist"), body).status_code == 403  # the lead replies instead
