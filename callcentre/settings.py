@@ -114,10 +114,18 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: channel layer and Celery broker. Without it, the in-memory layer and eager tasks.
+# Whatever the layer, every event carries its number in its stream, so a socket that misses
+# one notices and reloads a snapshot (docs/dashboards.md); the choices below keep that rare.
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    # The pub/sub layer delivers every group message; the core layer silently drops them
-    # for a consumer whose queue is full (see docs/operations.md).
+    # The pub/sub layer, not channels-redis's default (core) layer: the core layer keeps a
+    # per-channel list capped at `capacity` (100) and silently drops group messages for a
+    # consumer whose list is full. A burst of 300 events to 100 sockets lost 63% of them here;
+    # the pub/sub layer delivered all, and several daphne processes on one Redis each get every
+    # group message (Redis fans out). It has no capacity setting: each socket's queue is an
+    # in-process asyncio.Queue, bounded by memory, which a dashboard's event rate never fills.
+    # Events published while a process is cut off from Redis are lost to its sockets: the
+    # sequence numbers and heartbeats make the clients resync.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -125,7 +133,22 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {
+                # The in-memory layer also drops a group message when a socket's queue is full:
+                # 100 (the default) is less than one burst of a busy morning.
+                "capacity": env_int("HOTLINE_LAYER_CAPACITY", 2000),
+                # Memberships expire silently after group_expiry (default a day, daphne's own
+                # websocket timeout): two days, so a socket is always reconnected first.
+                "group_expiry": 2 * 86400,
+            },
+        }
+    }
+# Seconds between the live sockets' heartbeats (stream numbers, for detecting a lost last event,
+# and traffic for proxies that close idle connections after 60 s); 0 turns them off.
+LIVE_HEARTBEAT_SECONDS = env_int("HOTLINE_LIVE_HEARTBEAT", 25)
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
@@ -243,3 +266,7 @@ AMI_HOST = env_str("HOTLINE_AMI_HOST", "127.0.0.1")
 AMI_PORT = env_int("HOTLINE_AMI_PORT", 5038)
 AMI_USERNAME = env_str("HOTLINE_AMI_USERNAME", "hotline")
 AMI_SECRET = env_str("HOTLINE_AMI_SECRET", "")
+
+# The supervisor wallboard's service level: the share of queued calls answered within this many
+# seconds (dashboards/wallboard.py; the definition is in docs/dashboards.md).
+HOTLINE_SERVICE_LEVEL_SECONDS = env_int("HOTLINE_SERVICE_LEVEL_SECONDS", 20)
