@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/routing/", include("routing.urls")),  # rules, explain, simulate, dispatch queue, return reasons
+    path("api/calls/", include("telephony.urls")),  # the screen pop of a call
     path("api/", include("tickets.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("routing.urls_reports")),  # reports/ pages, api/callbacks/, api/tickets/<number>/callback/

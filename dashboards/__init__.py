@@ -1,1 +1,1 @@
-"""Live dashboards: the one event publisher, its outbox, and (later) consumers and pages."""
+"""Live dashboards: the one event publisher and its outbox, the live views and their socket, the role pages."""

@@ -28,7 +28,7 @@ class OutboxEventAdmin(admin.ModelAdmin):
     list_filter = (RelayedFilter, "type")
     search_fields = ("type",)
     date_hierarchy = "created_at"
-    fields = ("id", "type", "payload", "groups", "created_at", "relayed_at")
+    fields = ("id", "type", "payload", "groups", "seqs", "created_at", "relayed_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

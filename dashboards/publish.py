@@ -1,12 +1,16 @@
 """The one event publisher: the only code outside consumers that touches the channel layer.
 
-`publish()` writes an outbox row inside the caller's transaction and asks for a relay on
-commit. `relay_pending()` sends owed rows to their groups in sequence order; if the layer
-(Redis) is unreachable it logs and stops, and the periodic `relay_outbox` task retries, so a
-save never fails because Redis is down and no event is lost.
+`publish()` writes an outbox row inside the caller's transaction, numbers the event in each
+of its groups (streams), and asks for a relay on commit. `relay_pending()` sends owed rows to
+their groups in sequence order; if the layer (Redis) is unreachable it logs and stops, and the
+periodic `relay_outbox` task retries, so a save never fails because Redis is down and no event
+is lost. Each message carries its stream and its number there, so a socket that missed one
+(a full queue, a Redis blip) sees the gap and asks for a fresh snapshot (docs/dashboards.md).
 """
 
+import json
 import logging
+import re
 import time
 import weakref
 from collections.abc import Iterable
@@ -16,8 +20,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from stdnum.cn import ric
 
-from .models import OutboxEvent
+from .models import OutboxEvent, Stream
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +52,66 @@ def operator_group(user_id: int) -> str:
 def publish(event_type: str, payload: dict[str, Any], groups: Iterable[str]) -> OutboxEvent:
     """Record an event for `groups`; it reaches the channel layer after the transaction commits.
 
-    Payloads carry ids and changed fields, never personal data.
+    Payloads carry ids and changed fields, never personal data: one with an unmasked resident
+    ID number is refused with ValueError (operators' and departments' sockets must never get one).
     """
+    _refuse_id_numbers(event_type, payload)
+    names = sorted(set(groups))
+    if connection.in_atomic_block:
+        return _record(event_type, payload, names)
+    with transaction.atomic():  # the ordering lock and the counters only hold inside a transaction
+        return _record(event_type, payload, names)
+
+
+def _record(event_type: str, payload: dict[str, Any], names: list[str]) -> OutboxEvent:
     if connection.vendor == "postgresql":
-        # Ids are handed out at insert, not at commit: without this lock a later id could commit
-        # (and be relayed) before an earlier one. Held from here to commit, which is short because
-        # actions publish last.
+        # Ids and stream numbers are handed out at insert, not at commit: without this lock a later
+        # number could commit (and be relayed) before an earlier one. Held from here to commit,
+        # which is short because actions publish last. It also means the counter rows below are
+        # only ever locked by the lock holder, so they cannot deadlock. (SQLite: writers are
+        # serialised by BEGIN IMMEDIATE.)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_ORDER_LOCK])
-    event = OutboxEvent.objects.create(type=event_type, payload=payload, groups=sorted(set(groups)))
+    event = OutboxEvent.objects.create(type=event_type, payload=payload, groups=names, seqs=_next_seqs(names))
     transaction.on_commit(_relay_after_commit, robust=True)
     return event
+
+
+def _next_seqs(names: list[str]) -> dict[str, int]:
+    """Bump the counter of each stream in one statement (an upsert) and return the new numbers."""
+    if not names:
+        return {}
+    table = connection.ops.quote_name(Stream._meta.db_table)
+    rows = ", ".join(["(%s, 1)"] * len(names))
+    sql = (
+        f"INSERT INTO {table} (name, seq) VALUES {rows} "  # noqa: S608 - only placeholders are interpolated
+        f"ON CONFLICT (name) DO UPDATE SET seq = {table}.seq + 1 RETURNING name, seq"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, names)
+        return dict(cursor.fetchall())
+
+
+def stream_seqs(names: Iterable[str]) -> dict[str, int]:
+    """The last number handed out in each stream (0 for one that never had an event)."""
+    names = list(names)
+    found = dict(Stream.objects.filter(name__in=names).values_list("name", "seq"))
+    return {name: found.get(name, 0) for name in names}
+
+
+# A resident ID number (GB 11643): area, birth date, sequence, check character. The check
+# character is verified too, so a long number that merely looks like one is let through.
+_ID_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])"
+)
+
+
+def _refuse_id_numbers(event_type: str, payload: dict[str, Any]) -> None:
+    text = json.dumps(payload, ensure_ascii=False, default=str)
+    for match in _ID_NUMBER.finditer(text):
+        number = match.group().upper()
+        if ric.calc_check_digit(number) == number[-1]:
+            raise ValueError(f"event {event_type!r} carries an unmasked resident ID number; publish masked values")
 
 
 def _relay_after_commit() -> None:
@@ -108,11 +162,22 @@ async def _send(layer: BaseChannelLayer, batch: list[OutboxEvent]) -> tuple[list
     """Send a batch in one event loop (one Redis connection); stop at the first failure."""
     delivered: list[int] = []
     for event in batch:
-        message = {"type": MESSAGE_TYPE, "seq": event.id, "event": event.type, "payload": event.payload}
         try:
             for group in event.groups:
-                await layer.group_send(group, message)
+                await layer.group_send(group, _message(event, group))
         except Exception as exc:
             return delivered, exc
         delivered.append(event.id)
     return delivered, None
+
+
+def _message(event: OutboxEvent, group: str) -> dict[str, Any]:
+    """The channel-layer message for one group: the stream's own number beside the global id."""
+    return {
+        "type": MESSAGE_TYPE,
+        "id": event.id,
+        "stream": group,
+        "seq": event.seqs.get(group),  # None only for rows written before streams were numbered
+        "event": event.type,
+        "payload": event.payload,
+    }

@@ -65,6 +65,8 @@ def department_home(user: User) -> dict[str, object]:
         "rows": rows,
         "overdue_count": sum(row.overdue for row in rows),
         "now": now,
+        # A ticket that reaches one of these leaves the inbox (the page's live script removes it).
+        "terminal_statuses": sorted(TERMINAL),
     }
 
 

@@ -19,6 +19,7 @@ from .rules import (
     Ruleset,
     RuleSpec,
     facts_for_ticket,
+    facts_prefetch_repeats,
     rule_conditions,
     rule_specs,
     rules_proposed,
@@ -40,6 +41,7 @@ __all__ = [
 
 SIMULATE_DEFAULT = 500
 SIMULATE_MAX = 5000
+SIMULATE_BATCH = 500  # tickets whose callers' history is fetched in one query
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,19 @@ def routing_explain(facts: Facts, *, ticket: Ticket | None = None, every: bool =
 # --- simulate ------------------------------------------------------------------------------------
 
 
+def _with_facts(tickets: Iterable[Ticket], *, repeat_days: int) -> Iterable[tuple[Ticket, Facts]]:
+    """Each ticket with its facts; the callers' recent tickets fetched per batch, not queried per ticket."""
+    batch: list[tuple[Ticket, Facts]] = []
+    for ticket in tickets:
+        batch.append((ticket, facts_for_ticket(ticket)))
+        if len(batch) == SIMULATE_BATCH:
+            facts_prefetch_repeats([facts for _ticket, facts in batch], days=repeat_days)
+            yield from batch
+            batch = []
+    facts_prefetch_repeats([facts for _ticket, facts in batch], days=repeat_days)
+    yield from batch
+
+
 def rules_simulate(change: RuleChange, *, last: int = SIMULATE_DEFAULT) -> dict[str, Any]:
     """Run the current and the changed ruleset over the last `last` registered tickets and compare.
 
@@ -210,9 +225,8 @@ def rules_simulate(change: RuleChange, *, last: int = SIMULATE_DEFAULT) -> dict[
     moves: Counter[tuple[int | None, int | None]] = Counter()
     examples: dict[tuple[int | None, int | None], list[str]] = {}
     seen = rule_changed = 0
-    for ticket in tickets:
+    for ticket, facts in _with_facts(tickets, repeat_days=max(current.repeat_days, proposed.repeat_days)):
         seen += 1
-        facts = facts_for_ticket(ticket)  # shared: a repeat-caller count is queried once for both
         before, after = current.match(facts), proposed.match(facts)
         key = (before.lead_department if before else None, after.lead_department if after else None)
         if key[0] != key[1]:

@@ -6,18 +6,23 @@ twice, or a replay from the bridge's spool changes nothing the second time.
 
 import dataclasses
 import datetime
+import functools
+import logging
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
+from django.db.models import Field
 
 from dashboards.publish import OPERATORS, SUPERVISORS, operator_group, publish
 from tickets import actions as ticket_actions
 from tickets import clock
 from tickets.models import Channel, Citizen, Status, Ticket, User
 from tickets.pii import phone_lookup_key
-from tickets.selectors import citizens_by_phone
 
 from .models import Call, Outcome
+from .selectors import call_pop_payload
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,9 +45,10 @@ def _event(call: Call, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _citizen_for(caller: str) -> Citizen | None:
-    """The citizen who uses this number; with several (a family phone), the one who called last."""
-    return citizens_by_phone(caller).order_by("-tickets__created_at", "-id").first()
+def _citizen_for(number: str) -> Citizen | None:
+    """The citizen who uses this (E.164) number; with several (a family phone), the one who called last."""
+    # One query on the phone index, without the phones that citizens_by_phone prefetches for screens.
+    return Citizen.objects.filter(phones__number=number).order_by("-tickets__created_at", "-id").first()
 
 
 def call_open(
@@ -58,57 +64,84 @@ def call_open(
     """Open the call record and its draft ticket, or return the ones this uniqueid already has.
 
     The caller is looked up by phone number (withheld and "unknown" numbers find nobody).
-    Publishes call.open (and the ticket's own ticket.create).
+    Publishes call.open (and the ticket's own ticket.create). One transaction, whatever the outcome.
     """
-    existing = Call.objects.select_related("ticket", "ticket__citizen").filter(uniqueid=uniqueid).first()
-    if existing is not None and existing.ticket_id:
-        return OpenedCall(existing, existing.ticket, existing.ticket.citizen, False)
     number = phone_lookup_key(caller) or ""
-    with transaction.atomic():
-        call = _lock_or_create(
-            uniqueid,
-            caller_number=number or caller[:32],
-            dialled_number=dialled[:32],
-            channel=channel[:128],
-            linkedid=linkedid[:64],
-            language=language[:8],
-            started_at=at or clock.now(),
-        )
-        if call.ticket_id:  # another session for this call got the lock first
-            return OpenedCall(call, call.ticket, call.ticket.citizen, False)
-        citizen = _citizen_for(caller) if number else None
+    call = Call(
+        uniqueid=uniqueid,
+        caller_number=number or caller[:32],
+        dialled_number=dialled[:32],
+        channel=channel[:128],
+        linkedid=linkedid[:64],
+        language=language[:8],
+        started_at=at or clock.now(),
+    )
+    # No savepoint: nothing here recovers from an error half-way, and the bridge runs this inside its
+    # own transaction, where each savepoint would only cost two more round trips.
+    with transaction.atomic(savepoint=False):
+        if not _insert_new(call):
+            # An earlier session of this call, or a concurrent one (its insert committed first), or the
+            # AMI listener (a call that reached the queue without the bridge) has the row: lock it.
+            call = Call.objects.select_for_update().get(uniqueid=uniqueid)
+            if call.ticket_id:
+                return OpenedCall(call, call.ticket, call.ticket.citizen, False)
+        citizen = _citizen_for(number) if number else None
         ticket = ticket_actions.ticket_create(
             actor=None, register=False, channel=Channel.PHONE, citizen=citizen, caller_number=number
         )
         call.ticket = ticket
-        call.save(update_fields=["ticket"])
+        Call.objects.filter(pk=call.pk).update(ticket=ticket)
         publish("call.open", _event(call, citizen_known=citizen is not None), [SUPERVISORS, OPERATORS])
     return OpenedCall(call, ticket, citizen, True)
 
 
-def _lock_or_create(uniqueid: str, **fields: Any) -> Call:
-    """The call row, locked for this transaction; sessions for the same uniqueid queue up here."""
-    call = Call.objects.select_for_update().filter(uniqueid=uniqueid).first()
-    if call is not None:
-        return call
-    try:
-        with transaction.atomic():
-            return Call.objects.create(uniqueid=uniqueid, **fields)
-    except IntegrityError:  # created meanwhile by a concurrent session, which now holds it
-        return Call.objects.select_for_update().get(uniqueid=uniqueid)
+def _insert_new(call: Call) -> bool:
+    """Insert `call` unless a row has its uniqueid; True (and `call.pk` set) if this inserted it.
+
+    One INSERT … ON CONFLICT (uniqueid) DO NOTHING RETURNING id (PostgreSQL, SQLite 3.35+). A
+    concurrent insert of the same uniqueid makes it wait until that one commits, then do nothing;
+    a row this transaction inserted stays locked to it until commit. The bridge opens a call on
+    every call, so this is one statement where the ORM takes two (bulk_create cannot tell which
+    rows it inserted).
+    """
+    fields, sql = _insert_sql(connection.vendor)
+    params = [field.get_db_prep_save(field.pre_save(call, add=True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    call.pk = row[0]
+    call._state.adding = False
+    return True
 
 
 def call_ivr_done(call: Call, *, path: str, digits: str, kind: str = "", at: datetime.datetime | None = None) -> Call:
-    """Record what the caller did in the IVR; a chosen kind goes onto the still-draft ticket."""
-    with transaction.atomic():
+    """Record what the caller did in the IVR; a chosen kind goes onto the still-draft ticket. Publishes call.ivr."""
+    with transaction.atomic(savepoint=False):  # as in call_open
         Call.objects.filter(pk=call.pk).update(
             ivr_path=path[:255], ivr_digits=digits[:64], ivr_ended_at=at or clock.now()
         )
-        call.refresh_from_db()
+        call = Call.objects.select_related("ticket").get(pk=call.pk)
         if kind and call.ticket_id and call.ticket.status == Status.DRAFT and call.ticket.kind != kind:
             call.ticket = ticket_actions.ticket_update(call.ticket, actor=None, version=None, kind=kind)
         publish("call.ivr", _event(call, path=call.ivr_path), [SUPERVISORS, OPERATORS])
     return call
+
+
+@functools.cache
+def _insert_sql(_vendor: str) -> tuple[list[Field], str]:
+    fields = [field for field in Call._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    # Only the model's own table and column names are interpolated; the values are parameters.
+    sql = "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO NOTHING RETURNING {pk}".format(  # noqa: S608
+        table=quote(Call._meta.db_table),
+        columns=", ".join(quote(field.column) for field in fields),
+        values=", ".join(["%s"] * len(fields)),
+        key=quote(Call._meta.get_field("uniqueid").column),
+        pk=quote(Call._meta.pk.column),
+    )
+    return fields, sql
 
 
 def _ensure(uniqueid: str, *, at: datetime.datetime, **fields: Any) -> Call:
@@ -128,7 +161,11 @@ def call_queue_join(uniqueid: str, *, queue: str, at: datetime.datetime, caller:
 
 
 def call_answer(uniqueid: str, *, agent: str, operator: User | None, at: datetime.datetime) -> Call:
-    """An operator answered (AgentConnect). Publishes call.answer to the operator's own socket: the screen pop."""
+    """An operator answered (AgentConnect): record who and when, once.
+
+    Publishes call.answer (supervisors and the operator) and, with a known operator, call.pop to
+    that operator's group alone: the screen pop (telephony.selectors.call_pop_payload).
+    """
     with transaction.atomic():
         call = _ensure(uniqueid, at=at)
         updated = Call.objects.filter(pk=call.pk, answered_at__isnull=True).update(
@@ -137,12 +174,23 @@ def call_answer(uniqueid: str, *, agent: str, operator: User | None, at: datetim
         call.refresh_from_db()
         if updated:
             if call.queue_joined_at:
-                Call.objects.filter(pk=call.pk).update(
-                    wait_seconds=max(0, int((at - call.queue_joined_at).total_seconds()))
-                )
+                call.wait_seconds = max(0, int((at - call.queue_joined_at).total_seconds()))
+                Call.objects.filter(pk=call.pk).update(wait_seconds=call.wait_seconds)
             groups = [SUPERVISORS, *([operator_group(operator.pk)] if operator else [])]
             publish("call.answer", _event(call, operator=operator.pk if operator else None), groups)
+            if operator is not None:
+                _publish_pop(call, operator)
     return call
+
+
+def _publish_pop(call: Call, operator: User) -> None:
+    # In a savepoint: a screen pop that cannot be built must not cost the answer its record (the
+    # wallboard's figures); the console can still fetch the pop from /api/calls/current/pop/.
+    try:
+        with transaction.atomic():
+            publish("call.pop", call_pop_payload(call), [operator_group(operator.pk)])
+    except Exception:
+        logger.exception("call %s: the screen pop for operator %s failed", call.uniqueid, operator.pk)
 
 
 def call_hangup(uniqueid: str, *, cause: str = "", at: datetime.datetime | None = None) -> Call | None:

@@ -1,4 +1,4 @@
-"""Reads for telephony: who answers on an agent interface, and the live queue state for the wallboards."""
+"""Reads for telephony: who answers on an agent interface, the screen pop, and the live queue state."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, QuerySet
 
 from tickets import clock
-from tickets.models import User
+from tickets.models import Citizen, Kind, Role, Satisfaction, Status, Ticket, User
+from tickets.pii import phone_mask
+from tickets.selectors import citizens_by_phone
 
-from .models import DeviceState, QueueCaller, QueueMember
+from .models import Call, DeviceState, QueueCaller, QueueMember
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +54,160 @@ def extension_of(interface: str) -> str:
     return _CHANNEL_SUFFIX.sub("", match["resource"]) if match else ""
 
 
-def operator_for_interface(interface: str) -> User | None:
-    """The active user whose extension the interface names, or None (unknown, or shared by several users).
+def operator_for_interface(interface: str, *, member_name: str = "") -> User | None:
+    """The active user behind a queue member, or None (unknown, or shared by several users).
 
-    A shared extension gives None rather than a guess: the answer event pops the caller's ticket on that
-    user's screen.
+    First by the extension the interface names ("PJSIP/8001" -> the user whose phone extension is
+    8001, or who has the whole interface recorded as theirs); failing that, by the member name
+    queues.conf gives (`member => PJSIP/8001,0,huawu1`): a username or an extension. A shared
+    extension gives None rather than a guess: the answer pops the caller's ticket on that user's screen.
     """
     extension = extension_of(interface)
-    if not extension:
-        return None
-    users = list(User.objects.filter(extension=extension, is_active=True)[:2])
+    if extension:
+        found = _only_user(Q(extension=extension) | Q(extension__iexact=interface.strip()), f"extension {extension}")
+        if found is not None:
+            return found
+    name = member_name.strip()
+    if name and name != interface.strip():
+        return _only_user(Q(username=name) | Q(extension=extension_of(name) or name), f"member name {name}")
+    return None
+
+
+def _only_user(condition: Q, what: str) -> User | None:
+    users = list(User.objects.filter(condition, is_active=True)[:2])
     if len(users) > 1:
-        logger.warning("extension %s belongs to several users: no operator for %s", extension, interface)
+        logger.warning("%s belongs to several users: no operator for it", what)
         return None
     return users[0] if users else None
+
+
+# --- the screen pop --------------------------------------------------------------------------------
+
+POP_HISTORY = 10
+POP_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
+
+
+def calls_poppable_for(user: User) -> QuerySet[Call]:
+    """Supervisors and administrators may look at any call's screen pop; an operator at the calls they answered."""
+    calls = Call.objects.select_related("ticket__citizen__district", "operator")
+    if user.is_superuser or user.role in (Role.SUPERVISOR, Role.ADMIN):
+        return calls
+    if user.role == Role.OPERATOR:
+        return calls.filter(operator=user)
+    return calls.none()
+
+
+def call_current_for(user: User) -> Call | None:
+    """The operator's call in progress: answered by them and not hung up, the latest if several."""
+    return (
+        calls_poppable_for(user)
+        .filter(operator=user, answered_at__isnull=False, ended_at__isnull=True)
+        .order_by("-answered_at", "-id")
+        .first()
+    )
+
+
+def call_pop_payload(call: Call) -> dict[str, Any]:
+    """What the operator's console shows the moment a call connects: the call.pop event and its endpoint.
+
+    The draft ticket the bridge opened, what the caller chose in the IVR, the citizen's record and
+    their previous tickets. Masked as every list is: the phone numbers and the ID number never leave
+    in clear (an unmasked view goes through the audited reveal). A call the bridge never saw (it was
+    down) has no ticket; its caller is still looked up by number.
+    """
+    ticket = call.ticket if call.ticket_id else None
+    citizen = ticket.citizen if ticket is not None and ticket.citizen_id else None
+    if citizen is None and ticket is None and call.caller_number:
+        citizen = citizens_by_phone(call.caller_number).select_related("district").order_by("-id").first()
+    return {
+        "call": call.pk,
+        "uniqueid": call.uniqueid,
+        "caller": phone_mask(call.caller_number),
+        "queue": call.queue,
+        "operator": call.operator_id,
+        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+        "wait_seconds": call.wait_seconds,
+        "ticket": _pop_ticket(ticket),
+        "ivr": _pop_ivr(call),
+        "citizen": _pop_citizen(citizen),
+        **_pop_history(call, ticket, citizen),
+    }
+
+
+def _pop_ticket(ticket: Ticket | None) -> dict[str, Any] | None:
+    if ticket is None:
+        return None
+    return {
+        "number": ticket.number,
+        "kind": ticket.kind,
+        "kind_display": str(Kind(ticket.kind).label),
+        "status": ticket.status,
+        "status_display": str(Status(ticket.status).label),
+        "version": ticket.version,
+    }
+
+
+def _pop_ivr(call: Call) -> dict[str, Any]:
+    """The IVR trail (`main>complaint`), the keys pressed, and how it ended: a kind, progress or operator."""
+    steps = call.ivr_path.split(">") if call.ivr_path else []
+    last = steps[-1] if steps else ""
+    kind = last if last in Kind.values else ""
+    return {
+        "path": call.ivr_path,
+        "digits": call.ivr_digits,
+        "choice": "kind" if kind else last if last in ("operator", "progress") else "",
+        "kind": kind,
+        "kind_display": str(Kind(kind).label) if kind else "",
+        "ended_at": call.ivr_ended_at.isoformat() if call.ivr_ended_at else None,
+    }
+
+
+def _pop_citizen(citizen: Citizen | None) -> dict[str, Any] | None:
+    if citizen is None:
+        return None
+    return {
+        "id": citizen.pk,
+        "name": citizen.name,
+        "id_masked": citizen.id_masked,
+        "phones": [phone.masked for phone in citizen.phones.all()],
+        "address": citizen.address,
+        "district": citizen.district_id,
+        "district_name": str(citizen.district) if citizen.district_id else None,
+    }
+
+
+def _pop_history(call: Call, ticket: Ticket | None, citizen: Citizen | None) -> dict[str, Any]:
+    """The caller's earlier tickets, newest first: the citizen's, or for an unknown caller the number's."""
+    if citizen is not None:
+        earlier = Ticket.objects.filter(citizen=citizen)
+    elif call.caller_number:
+        earlier = Ticket.objects.filter(caller_number=call.caller_number)
+    else:
+        return {"history": [], "history_total": 0}
+    # Drafts are other calls still being written up, or hang-ups with nothing said.
+    earlier = earlier.exclude(status=Status.DRAFT)
+    if ticket is not None:
+        earlier = earlier.exclude(pk=ticket.pk)
+    rows = earlier.select_related("lead_department").order_by("-created_at", "-id")[:POP_HISTORY]
+    return {
+        "history": [
+            {
+                "number": t.number,
+                "title": t.title,
+                "kind": t.kind,
+                "kind_display": str(Kind(t.kind).label),
+                "status": t.status,
+                "status_display": str(Status(t.status).label),
+                "department": t.lead_department_id,
+                "department_name": str(t.lead_department) if t.lead_department_id else None,
+                "satisfaction": t.satisfaction,
+                "satisfaction_display": str(Satisfaction(t.satisfaction).label) if t.satisfaction else "",
+                "created_at": t.created_at.isoformat(),
+            }
+            for t in rows
+        ],
+        "history_total": earlier.count(),
+    }
 
 
 @dataclass(frozen=True)

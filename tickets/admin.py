@@ -18,9 +18,22 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import actions
+from .actions.knowledge import ARTICLE_FIELDS
 from .actions.lifecycle import EDITABLE_FIELDS
 from .errors import DomainError
-from .models import Category, Citizen, CitizenPhone, Department, District, PiiAccess, Role, Ticket, TimelineEntry, User
+from .models import (
+    Article,
+    Category,
+    Citizen,
+    CitizenPhone,
+    Department,
+    District,
+    PiiAccess,
+    Role,
+    Ticket,
+    TimelineEntry,
+    User,
+)
 from .pii import id_number_clean, phone_mask, pii_hash
 from .selectors import citizens_by_phone, tickets_visible_to
 
@@ -82,6 +95,43 @@ class CategoryAdmin(admin.ModelAdmin):
     def tree_name(self, obj: Category) -> str:
         depth = max(obj.path.count("/") - 2, 0)
         return format_html("{}{}", "\u2003" * depth + ("└ " if depth else ""), obj.name)
+
+
+# Knowledge base -------------------------------------------------------------------------------
+
+
+@admin.register(Article)
+class ArticleAdmin(admin.ModelAdmin):
+    """Knowledge-base articles, kept by supervisors; saves go through article_create / article_update."""
+
+    fields = (*ARTICLE_FIELDS, "use_count", "view_count", "updated_by", "updated_at", "created_at")
+    readonly_fields = ("use_count", "view_count", "updated_by", "updated_at", "created_at")
+    list_display = ("title", "category", "is_published", "use_count", "view_count", "updated_at", "updated_by")
+    list_filter = ("is_published", ("category", admin.RelatedOnlyFieldListFilter))
+    # search_text holds title, question, answer and keywords: one substring match, Chinese or not.
+    search_fields = ("search_text",)
+    search_help_text = _("Words or a phrase from the title, question, answer or keywords.")
+    list_select_related = ("category__parent", "updated_by")
+    autocomplete_fields = ("category",)
+    actions = ("publish", "unpublish")
+
+    def save_model(self, request: HttpRequest, obj: Article, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in ARTICLE_FIELDS}
+            saved = actions.article_update(obj, actor=request.user, **changes)
+        else:
+            saved = actions.article_create(actor=request.user, **{f: form.cleaned_data[f] for f in ARTICLE_FIELDS})
+        obj.pk = saved.pk  # the admin's redirect and log entry need it
+
+    @admin.action(description=_("Publish the selected articles"), permissions=["change"])
+    def publish(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
+        for article in queryset:
+            actions.article_update(article, actor=request.user, is_published=True)
+
+    @admin.action(description=_("Unpublish the selected articles"), permissions=["change"])
+    def unpublish(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
+        for article in queryset:
+            actions.article_update(article, actor=request.user, is_published=False)
 
 
 # Users ----------------------------------------------------------------------------------------
@@ -284,6 +334,7 @@ class TicketAdmin(admin.ModelAdmin):
         "deadline",
         "extension_until",
         "answer",
+        "article",
         "reply",
         "satisfaction",
         "return_count",
@@ -317,6 +368,7 @@ class TicketAdmin(admin.ModelAdmin):
                     "deadline",
                     "extension_until",
                     "answer",
+                    "article",
                     "reply",
                     "satisfaction",
                     "return_count",

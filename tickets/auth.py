@@ -8,7 +8,8 @@ def _perms(app: str, models: str, actions: str = "view add change delete") -> fr
 
 
 # What supervisors (班长) maintain in the admin: routing rules, time limits, return reasons, the
-# working calendar and the IVR menus; the clocks' records and call records they only read.
+# working calendar, the IVR menus and the knowledge base (retired by unpublishing, not deleted: tickets
+# point at the articles they used); the clocks' records and call records they only read.
 SUPERVISOR_PERMISSIONS = (
     frozenset({"tickets.view_citizen_pii"})
     | _perms("routing", "rule returnreason timelimit calendaryear calendarday")
@@ -16,6 +17,7 @@ SUPERVISOR_PERMISSIONS = (
     | _perms("telephony", "ivrmenu ivroption")
     | _perms("telephony", "call queuemember queuecaller", "view")
     | _perms("tickets", "ticket timelineentry department district category", "view")
+    | _perms("tickets", "article", "view add change")
 )
 
 # Permissions each role holds on top of any granted one by one in the admin.
@@ -26,6 +28,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     # Administrators also keep the organisation: departments, districts, categories and staff.
     "admin": SUPERVISOR_PERMISSIONS
     | _perms("tickets", "department district category user")
+    | _perms("tickets", "article", "delete")
     | frozenset({"tickets.view_piiaccess"}),
 }
 

@@ -19,7 +19,9 @@ from stdnum.cn import ric
 from routing.deadlines import DEFAULT_LIMIT_DAYS, add_working_days
 
 from . import actions, clock
+from .demo_knowledge import load_articles
 from .models import (
+    Article,
     Category,
     Citizen,
     Department,
@@ -726,6 +728,7 @@ STATUS_AGE: dict[str, tuple[float, float]] = {
     Status.REOPENED: (3, 8),
     Status.CLOSED: (4, 30),
 }
+KNOWLEDGE_AGE = datetime.timedelta(days=60)
 OVERDUE_AGE = (7.0, 20.0)  # every fifth dispatched or accepted ticket is this old, so overdue
 URGENT_LEAVES = frozenset({"water-cut", "power-cut", "gas", "street-lights", "greenery", "road-facilities"})
 
@@ -787,6 +790,7 @@ class _World:
     supervisor: User
     staff: dict[str, User]
     citizens: list[Citizen]
+    articles: dict[str, Article]  # knowledge base, by title: a consultation with the same title uses it
 
 
 def load_demo(
@@ -814,7 +818,10 @@ def load_demo(
         say(f"users {len(HOTLINE_STAFF) + len(staff)}")
         people = _load_citizens(summary, rng, districts, count=citizens, now=now)
         say(f"citizens {len(people)}")
-        world = _World(departments, districts, categories, operators, supervisor, staff, people)
+        with clock.at(now - KNOWLEDGE_AGE):  # written before the month of tickets that use them
+            articles, summary.created["articles"] = load_articles(categories, supervisor)
+        say(f"knowledge articles {len(articles)}")
+        world = _World(departments, districts, categories, operators, supervisor, staff, people, articles)
         homes = [_district_code(districts, person.district_id) for person in people]
         plans = _plan_tickets(rng, count=tickets, homes=homes)
         _load_tickets(summary, world, plans, now=now, say=say)
@@ -826,6 +833,7 @@ def load_demo(
         "citizens": Citizen.objects.count(),
         "tickets": Ticket.objects.count(),
         "timeline entries": TimelineEntry.objects.count(),
+        "articles": Article.objects.count(),
     }
     return summary
 
@@ -1199,7 +1207,10 @@ def _perform(action: str, ticket: Ticket | None, plan: _Plan, world: _World) -> 
         case "register":
             return a.ticket_register(ticket, actor=operator)
         case "close_first_contact":
-            return a.ticket_close_first_contact(ticket, actor=operator, answer=plan.template.answer or DEFAULT_ANSWER)
+            article = world.articles.get(plan.template.title)
+            article = article if article is not None and article.is_published else None
+            answer = plan.template.answer or DEFAULT_ANSWER
+            return a.ticket_close_first_contact(ticket, actor=operator, answer=answer, article=article)
         case "cancel":
             return a.ticket_cancel(ticket, actor=world.supervisor, reason=CANCEL_REASONS[pick % len(CANCEL_REASONS)])
         case "merge":

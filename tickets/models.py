@@ -7,6 +7,7 @@ tickets/actions.py move a ticket along it.
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as BaseUserManager
 from django.db import models
+from django.db.models.functions import Concat, Lower
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -203,6 +204,65 @@ class PiiAccess(models.Model):
         return f"{self.user} → {self.citizen} ({self.at:%Y-%m-%d %H:%M})"
 
 
+class Article(models.Model):
+    """A knowledge-base article (知识库): a question citizens ask and the answer operators give.
+
+    Supervisors write and publish articles; operators look them up during a call and may close a
+    consultation at first contact with one (the ticket keeps it). `search_text` is the database's
+    own lower-cased copy of every searchable field, so one trigram index (PostgreSQL) serves the
+    substring search that Chinese needs without word segmentation.
+    """
+
+    title = models.CharField(_("title"), max_length=200)
+    question = models.TextField(_("question"), help_text=_("The question as citizens ask it."))
+    answer = models.TextField(_("answer"), help_text=_("What the operator tells the citizen."))
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("category"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="articles",
+    )
+    keywords = models.CharField(
+        _("keywords"), max_length=255, blank=True, help_text=_("Other words callers use, separated by spaces.")
+    )
+    is_published = models.BooleanField(
+        _("published"), default=False, help_text=_("Only published articles are shown to operators and departments.")
+    )
+    search_text = models.GeneratedField(
+        expression=Lower(
+            Concat(
+                "title",
+                models.Value(" "),
+                "question",
+                models.Value(" "),
+                "answer",
+                models.Value(" "),
+                "keywords",
+                output_field=models.TextField(),
+            )
+        ),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
+    view_count = models.PositiveIntegerField(_("views"), default=0, editable=False)
+    use_count = models.PositiveIntegerField(_("times used"), default=0, editable=False)
+    created_at = models.DateTimeField(_("created"), default=clock.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), default=clock.now, editable=False)
+    updated_by = models.ForeignKey(
+        User, verbose_name=_("updated by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        verbose_name = _("knowledge article")
+        verbose_name_plural = _("knowledge articles")
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class Kind(models.TextChoices):
     CONSULTATION = "consultation", _("Consultation")
     COMPLAINT = "complaint", _("Complaint")
@@ -329,6 +389,15 @@ class Ticket(models.Model):
     )
     deadline = models.DateTimeField(_("deadline"), null=True, blank=True, editable=False)
     answer = models.TextField(_("answer at first contact"), blank=True, editable=False)
+    article = models.ForeignKey(
+        Article,
+        verbose_name=_("knowledge article used"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tickets",
+        editable=False,
+    )
     reply = models.TextField(_("department's reply"), blank=True, editable=False)
     satisfaction = models.CharField(
         _("satisfaction"), max_length=12, choices=Satisfaction.choices, blank=True, editable=False

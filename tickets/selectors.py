@@ -1,10 +1,11 @@
 """Reads of the ticket system, always scoped to what the asking user may see."""
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Case, Exists, Expression, FloatField, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 
-from .models import Citizen, CitizenPhone, Role, Status, Ticket, TimelineEntry, User
+from .models import Article, Category, Citizen, CitizenPhone, Role, Status, Ticket, TimelineEntry, User
 from .pii import id_number_clean, phone_lookup_key, pii_hash
 
 
@@ -19,7 +20,9 @@ def tickets_visible_to(user: User) -> QuerySet[Ticket]:
     Lead or assisting department alike, never a draft or a registered ticket; anyone else sees none.
     The relations every list row shows are joined, so a page costs the same few queries at any size.
     """
-    tickets = Ticket.objects.select_related("lead_department", "district", "category__parent", "citizen", "merged_into")
+    tickets = Ticket.objects.select_related(
+        "lead_department", "district", "category__parent", "citizen", "merged_into", "article"
+    )
     if _is_hotline(user):
         return tickets
     if getattr(user, "role", None) == Role.DEPARTMENT and user.department_id:
@@ -87,3 +90,91 @@ def citizens_search(user: User, *, phone: str = "", id_number: str = "", name: s
 def reporter_hidden_from(user: User, ticket: Ticket) -> bool:
     """A report (举报) shields the reporter from the department that handles it."""
     return ticket.kind == "report" and not _is_hotline(user)
+
+
+# Knowledge base (知识库) -------------------------------------------------------------------------
+
+# A query longer than this is cut: it is a phrase to find, not a document to compare.
+SEARCH_MAX_TERMS = 8
+SEARCH_MAX_PAIRS = 24
+
+
+def articles_visible_to(user: User) -> QuerySet[Article]:
+    """Supervisors and administrators (who maintain it) see every article, drafts included.
+
+    Operators and department staff see published articles only; anyone else none.
+    """
+    articles = Article.objects.select_related("category__parent", "updated_by")
+    if getattr(user, "is_active", False) and user.has_perm("tickets.change_article"):
+        return articles
+    if _is_hotline(user) or (getattr(user, "role", None) == Role.DEPARTMENT and user.department_id):
+        return articles.filter(is_published=True)
+    return articles.none()
+
+
+def article_get_for(user: User, pk: int | str) -> Article:
+    """The article if the user may read it; otherwise 404 (a draft is not there for an operator)."""
+    try:
+        return articles_visible_to(user).get(pk=pk)
+    except (Article.DoesNotExist, ValueError):
+        raise Http404("No such article.") from None
+
+
+def articles_search(user: User, q: str = "", *, category: Category | None = None) -> QuerySet[Article]:
+    """The articles the user may read that contain every word of `q`, best first.
+
+    Chinese is written without spaces, so a term is matched as a substring (a phrase inside the
+    title, question, answer or keywords), never split into words. On PostgreSQL the GIN trigram
+    index on `search_text` serves that match and pg_trgm's similarity ranks the results (the
+    title counts most, then keywords, question, answer); on SQLite a hit in the title, then the
+    keywords, then the question ranks first. When no article contains the terms as typed
+    ("护照费用" for "护照办理费用"), the near matches are offered: articles holding at least half
+    of the query's two-character pairs, most pairs first. `category` narrows to that category and
+    its subcategories. Without `q`: the most used first.
+    """
+    articles = articles_visible_to(user)
+    if category is not None:
+        articles = articles.filter(category__path__startswith=category.path)
+    terms = [term.lower() for term in q.split()][:SEARCH_MAX_TERMS]
+    if not terms:
+        return articles.order_by("-use_count", "-updated_at", "-id")
+    matched = articles
+    for term in terms:
+        # search_text is lower-cased by the database: a plain LIKE, which the trigram index serves.
+        matched = matched.filter(search_text__contains=term)
+    if matched.exists():
+        ranked = matched.annotate(rank=_article_rank(terms), match=Value("exact"))
+        return ranked.order_by("-rank", "-use_count", "-id")
+    pairs = list(dict.fromkeys(term[i : i + 2] for term in terms for i in range(max(len(term) - 1, 1))))
+    pairs = pairs[:SEARCH_MAX_PAIRS]
+    if len(pairs) < 2:
+        return matched  # one short term, not found: there is nothing nearer
+    hits = sum(
+        (Case(When(search_text__contains=pair, then=1), default=0) for pair in pairs[1:]),
+        Case(When(search_text__contains=pairs[0], then=1), default=0),
+    )
+    near = articles.annotate(hits=hits).filter(hits__gte=(len(pairs) + 1) // 2)
+    ranked = near.annotate(rank=_article_rank(terms), match=Value("near"))
+    return ranked.order_by("-hits", "-rank", "-use_count", "-id")
+
+
+def _article_rank(terms: list[str]) -> Expression:
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import TrigramSimilarity, TrigramWordSimilarity
+
+        phrase = " ".join(terms)
+        return (
+            2 * TrigramSimilarity("title", phrase)
+            + 2 * TrigramWordSimilarity(phrase, "title")
+            + TrigramWordSimilarity(phrase, "keywords")
+            + TrigramWordSimilarity(phrase, "question")
+            + 0.5 * TrigramWordSimilarity(phrase, "answer")
+        )
+    term = terms[0]
+    return Case(
+        When(title__icontains=term, then=Value(3.0)),
+        When(keywords__icontains=term, then=Value(2.0)),
+        When(question__icontains=term, then=Value(1.0)),
+        default=Value(0.0),
+        output_field=FloatField(),
+    )

@@ -350,7 +350,8 @@ class AmiListener:
 
     def _on_agent_connect(self, event: Event, at: datetime.datetime) -> None:
         uniqueid, queue, interface = required(event, "Uniqueid"), required(event, "Queue"), required(event, "Interface")
-        actions.call_answer(uniqueid, agent=interface, operator=operator_for_interface(interface), at=at)
+        operator = operator_for_interface(interface, member_name=event.get_header("MemberName", ""))
+        actions.call_answer(uniqueid, agent=interface, operator=operator, at=at)
         if self._queue_changes(event):
             changed = state.queue_caller_leave(self.server, uniqueid, queue)
             changed |= state.queue_member_change(self.server, queue, interface, at=at, in_call=True)

@@ -64,7 +64,10 @@ def queue_member_update(server: str, seen: MemberSeen, *, at: datetime.datetime)
         server=server,
         queue=seen.queue[:64],
         interface=seen.interface[:128],
-        defaults={**_member_fields(seen, at), "operator": operator_for_interface(seen.interface)},
+        defaults={
+            **_member_fields(seen, at),
+            "operator": operator_for_interface(seen.interface, member_name=seen.member_name),
+        },
     )
     return {seen.queue}
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 from django.db.models import Prefetch
 
 from telephony.agi.protocol import AGIError, AGIHangup
@@ -30,6 +30,7 @@ from .database import DB_ERRORS, DatabaseHealth, TicketNumberPool, discard_conne
 from .recorder import CallRecorder, Store
 from .replay import replay_rating, spool_replay
 from .spool import Spool, SpoolError
+from .workers import HOOK_DELAY, DatabaseWorkers
 
 logger = logging.getLogger(__name__)
 
@@ -41,20 +42,47 @@ CALLER_HUNG_UP = "caller hung up"
 SELF_SERVICE_DONE = "self-service done"
 RATINGS = {"1": Satisfaction.SATISFIED, "2": Satisfaction.BASICALLY, "3": Satisfaction.UNSATISFIED}
 CALLBACK_ATTEMPTS = 3
+# Database connections of one bridge (its worker threads) on PostgreSQL; SQLite takes one writer at a time.
+DB_CONNECTIONS = 8
 
 
 class Bridge:
     """Everything between an AGI session and the domain, shared by every call one server handles."""
 
-    def __init__(self, *, spool_dir: Path | str, reserved_numbers: int = 100, menu_ttl: float = MENU_TTL) -> None:
-        self.store = Store(Spool(spool_dir), DatabaseHealth(), TicketNumberPool(reserved_numbers))
+    def __init__(
+        self,
+        *,
+        spool_dir: Path | str,
+        reserved_numbers: int = 100,
+        menu_ttl: float = MENU_TTL,
+        db_connections: int | None = None,
+        hook_delay: float = 0.0,
+    ) -> None:
+        """`db_connections`: worker threads, each with its own connection (default: 8, or 1 on SQLite).
+
+        `hook_delay`: how long the on-commit hooks (event relays) of calls wait to run together; 0 runs
+        each step's hooks before the step returns (tests); the services use HOOK_DELAY.
+        """
+        if db_connections is None:
+            db_connections = 1 if connection.vendor == "sqlite" else DB_CONNECTIONS
+        workers = DatabaseWorkers(db_connections, hook_delay=hook_delay)
+        self.store = Store(Spool(spool_dir), DatabaseHealth(), TicketNumberPool(reserved_numbers), workers)
         self.menu_ttl = menu_ttl
         self._menus: tuple[float, dict[str, ivr.Menu]] | None = None
         self._menus_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls) -> Bridge:
-        return cls(spool_dir=settings.AGI_SPOOL_DIR, reserved_numbers=settings.AGI_RESERVED_NUMBERS)
+        return cls(
+            spool_dir=settings.AGI_SPOOL_DIR,
+            reserved_numbers=settings.AGI_RESERVED_NUMBERS,
+            db_connections=getattr(settings, "AGI_DB_CONNECTIONS", None),
+            hook_delay=HOOK_DELAY,
+        )
+
+    def close(self) -> None:
+        """Run the event relays still waiting and close the database connections (after the last call)."""
+        self.store.db.close()
 
     def __call__(self, session: FastAGISession) -> None:
         self.handle(session)
@@ -79,6 +107,9 @@ class Bridge:
 
     def maintain(self) -> None:
         """Replay the spool and keep ticket numbers held; the service's loop calls this every few seconds."""
+        self.store.db.run(self._maintain, atomic=False)
+
+    def _maintain(self) -> None:
         store = self.store
         try:
             if store.spool.pending():
@@ -91,8 +122,7 @@ class Bridge:
                 store.numbers.top_up()
         except DB_ERRORS as exc:
             store.health.failed(exc)
-        finally:
-            _close_connections()
+            discard_connection()
 
     def menus(self) -> dict[str, ivr.Menu] | None:
         """The IVR menus, re-read every menu_ttl seconds; the last ones (or None) while the database is down."""
@@ -103,10 +133,9 @@ class Bridge:
             if not self.store.health.available():
                 return cached[1] if cached else None
             try:
-                menus = _load_menus()
+                menus = self.store.db.run(_load_menus)
             except DB_ERRORS as exc:
                 self.store.health.failed(exc)
-                discard_connection()
                 return cached[1] if cached else None
             self._menus = (time.monotonic(), menus)
             return menus
@@ -182,10 +211,9 @@ class CallFlow:
             self.to_queue(prompt="hotline/service-busy")
             return
         try:
-            found = ivr.query_progress(self.caller, lookup_progress)
+            found = ivr.query_progress(self.caller, lambda number: self.bridge.store.db.run(lookup_progress, number))
         except DB_ERRORS as exc:
             health.failed(exc)
-            discard_connection()
             self.trail.steps.append("operator")
             self.to_queue(prompt="hotline/service-busy")
             return
@@ -290,13 +318,11 @@ def callback_flow(bridge: Bridge, session: FastAGISession, info: CallInfo) -> No
 def _rate(store: Store, record: dict[str, str]) -> None:
     if store.health.available():
         try:
-            with transaction.atomic():
-                replay_rating(record)
+            store.db.run(replay_rating, record)
             logger.info("AGI call %s: ticket %s rated %s", record["key"], record["ticket"], record["satisfaction"])
             return
         except DB_ERRORS as exc:
             store.health.failed(exc)
-            discard_connection()
     try:
         store.spool.save(record)
         logger.info("AGI call %s: rating of ticket %s spooled", record["key"], record["ticket"])
@@ -314,7 +340,8 @@ FLOWS: dict[str, Callable[[Bridge, FastAGISession, CallInfo], None]] = {
 
 
 def _close_connections() -> None:
-    # Each call runs in its own short-lived thread: a connection left open would leak with it.
+    # Call threads leave the database to the workers; should one have opened a connection anyway, it would
+    # leak with the short-lived thread.
     try:
         connections.close_all()
     except Exception as exc:  # a connection broken by an outage can fail to close; it is gone anyway

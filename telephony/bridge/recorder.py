@@ -11,9 +11,10 @@ from telephony.models import Call
 from tickets import clock
 
 from .calls import CallInfo
-from .database import DB_ERRORS, DatabaseHealth, TicketNumberPool, discard_connection
+from .database import DB_ERRORS, DatabaseHealth, TicketNumberPool
 from .replay import replay_file
 from .spool import Spool, SpoolError
+from .workers import DatabaseWorkers
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +24,13 @@ CLAIM_WAIT = 5.0
 
 @dataclass
 class Store:
-    """What every call of one bridge shares: the spool, the database breaker and the held ticket numbers."""
+    """What every call of one bridge shares: the spool, the database breaker, the held ticket numbers and
+    the threads that do the database work."""
 
     spool: Spool
     health: DatabaseHealth
     numbers: TicketNumberPool
+    db: DatabaseWorkers
 
 
 class CallRecorder:
@@ -61,10 +64,12 @@ class CallRecorder:
         if self.store.health.available():
             try:
                 if earlier is not None:  # an earlier session of this call was spooled: it comes first
-                    replay_file(spool, self._path)
+                    # Not inside the step's transaction: the record is deleted only after its own commit.
+                    self.store.db.run(replay_file, spool, self._path, atomic=False)
                     earlier = spool.load("call", self.info.uniqueid)
                 if earlier is None:
-                    opened = call_open(
+                    opened = self.store.db.run(
+                        call_open,
                         uniqueid=self.info.uniqueid,
                         caller=self.info.caller,
                         dialled=self.info.dialled,
@@ -100,7 +105,7 @@ class CallRecorder:
         if self._try_database():
             try:
                 assert self.call is not None
-                call_ivr_done(self.call, path=path, digits=digits, kind=kind)
+                self.store.db.run(call_ivr_done, self.call, path=path, digits=digits, kind=kind)
                 return
             except DB_ERRORS as exc:
                 self._database_failed(exc)
@@ -110,7 +115,7 @@ class CallRecorder:
         """Close the call record: the caller hung up (or the IVR ended the call)."""
         if self._try_database():
             try:
-                call_hangup(self.info.uniqueid, cause=cause)
+                self.store.db.run(call_hangup, self.info.uniqueid, cause=cause)
                 return
             except DB_ERRORS as exc:
                 self._database_failed(exc)
@@ -158,5 +163,5 @@ class CallRecorder:
             )
 
     def _database_failed(self, exc: BaseException) -> None:
+        # The worker that met the error has already dropped its connection.
         self.store.health.failed(exc)
-        discard_connection()

@@ -21,8 +21,8 @@ MAINTAIN_INTERVAL = 2.0
 class BridgeService:
     """Serve FastAGI with `bridge` and keep its spool replayed; stop() stops accepting, drains, replays once more.
 
-    `thread_context`, if given, wraps the work of every bridge thread (each call, each replay round):
-    the embedded run command uses it to send events through daphne's event loop.
+    `thread_context`, if given, wraps the work of every bridge thread (each call, each database step,
+    each replay round): the embedded run command uses it to send events through daphne's event loop.
     """
 
     def __init__(
@@ -38,6 +38,7 @@ class BridgeService:
     ) -> None:
         self.bridge = bridge
         self.thread_context = thread_context
+        bridge.store.db.context = thread_context
         self.server = FastAGIServer(
             self._handle, host=host, port=port, allowed_hosts=list(allowed_hosts), **server_options
         )
@@ -68,8 +69,10 @@ class BridgeService:
         if self._loop is not None:
             self._loop.join()
         # Calls spooled in the last seconds get one more chance before the process ends.
-        with self.thread_context():
+        try:
             self.bridge.maintain()
+        finally:
+            self.bridge.close()
         left = len(self.bridge.store.spool.pending())
         if left:
             logger.warning("%d spooled call(s) left in %s for the next start", left, self.bridge.store.spool.directory)
@@ -82,8 +85,7 @@ class BridgeService:
     def _maintain_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                with self.thread_context():
-                    self.bridge.maintain()
+                self.bridge.maintain()
             except Exception:  # the loop must outlive one bad round; the next one retries
                 logger.exception("spool replay round failed")
             self._stop.wait(self.maintain_interval or MAINTAIN_INTERVAL)

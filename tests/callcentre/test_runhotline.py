@@ -88,7 +88,7 @@ def test_one_process_serves_pages_api_docs_and_the_agi_port(running_platform):
 def test_a_call_through_the_embedded_bridge_pops_up_on_an_operators_socket_at_once(running_platform):
     http_port, agi_port, _banner, session = running_platform
     events = EventSocket(http_port, cookie=f"sessionid={session}")
-    assert events.receive()["type"] == "hello"
+    assert events.receive()["type"] == "snapshot"
 
     record = AsteriskStandIn(digits=["2"]).call(("127.0.0.1", agi_port))
     sent = time.monotonic()

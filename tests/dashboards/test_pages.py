@@ -239,13 +239,59 @@ def test_department_page_lists_own_and_assisting_tickets_with_time_left(
     assert own.number in content and assisting.number in content
     for hidden in (other, undispatched, closed):
         assert hidden.number not in content
-    assert "主办" in content and "协办" in content
-    assert "剩余" in content and "已超期" not in content
+    rows = content.split("</thead>", 1)[1]  # the table's opening tag carries the live script's labels
+    assert "主办" in rows and "协办" in rows
+    assert "剩余" in rows and "已超期" not in rows
     assert_no_unmasked_data(content)
 
     with time_machine.travel(own.deadline + datetime.timedelta(days=1)):
         content = html(client.get("/department/"))
-    assert "已超期" in content and "is-overdue" in content
+    assert "已超期" in content.split("</thead>", 1)[1] and "is-overdue" in content
+
+
+# Live updates -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("user_fixture", "url", "script"),
+    [
+        ("operator", "/operator/", "hotline/pages/operator.js"),
+        ("supervisor", "/supervisor/", "hotline/pages/supervisor.js"),
+        ("water_staff", "/department/", "hotline/pages/department.js"),
+    ],
+)
+def test_role_pages_load_live_updates_and_carry_the_offline_banner(client, request, user_fixture, url, script):
+    client.force_login(request.getfixturevalue(user_fixture))
+    content = html(client.get(url))
+    assert content.index("/static/hotline/live.js") < content.index(f"/static/{script}")
+    assert 'id="live-banner"' in content
+    assert 'role="status" aria-live="polite"' in content
+    assert "data-offline=" in content and "data-signed-out=" in content
+
+
+def test_the_offline_banner_speaks_the_pages_language(client, supervisor):
+    client.force_login(supervisor)
+    content = html(client.get("/supervisor/", HTTP_ACCEPT_LANGUAGE="en"))
+    assert 'data-offline="Offline: this page is not updating. Reconnecting…"' in content
+
+
+def test_pages_without_live_updates_do_not_load_the_script(client, supervisor, make_ticket):
+    ticket = make_ticket(Status.REGISTERED)
+    client.force_login(supervisor)
+    assert "hotline/live.js" not in html(client.get(f"/tickets/{ticket.number}/"))
+    client.logout()
+    login = html(client.get("/login/"))
+    assert "hotline/live.js" not in login and "live-banner" not in login
+
+
+def test_department_inbox_rows_carry_what_the_live_script_reconciles(client, water_staff, make_ticket):
+    ticket = make_ticket(Status.DISPATCHED)
+    client.force_login(water_staff)
+    content = html(client.get("/department/"))
+    assert f'data-number="{ticket.number}" data-version="{ticket.version}"' in content
+    assert 'data-terminal="cancelled closed closed_first_contact merged"' in content
+    assert f'data-department="{water_staff.department_id}"' in content
+    assert 'data-api-url="/api/tickets/0/"' in content
 
 
 # Ticket page ------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_la
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from dashboards.models import OutboxEvent
-from dashboards.publish import MESSAGE_TYPE, SUPERVISORS, department_group, publish, relay_pending
+from dashboards.models import OutboxEvent, Stream
+from dashboards.publish import MESSAGE_TYPE, SUPERVISORS, department_group, publish, relay_pending, stream_seqs
 from dashboards.tasks import relay_outbox
 from tests.conftest import VALID_ID
 from tickets import actions
@@ -115,10 +115,29 @@ def test_publish_writes_outbox_rows_with_increasing_sequence_inside_the_transact
             ]
         assert second.id > first.id
         assert first.groups == ["department.3", SUPERVISORS]
+        # Numbered in each stream: a socket of department.3 sees 1, then whatever comes next there.
+        assert first.seqs == {"department.3": 1, SUPERVISORS: 1} and second.seqs == {SUPERVISORS: 2}
         assert supervisors.receive_all() == []  # nothing leaves before the commit
 
     assert relays  # the relay waits for the commit
-    assert [m["seq"] for m in supervisors.receive_all()] == [first.id, second.id]
+    received = supervisors.receive_all()
+    assert [(m["id"], m["stream"], m["seq"]) for m in received] == [
+        (first.id, SUPERVISORS, 1),
+        (second.id, SUPERVISORS, 2),
+    ]
+    assert dict(Stream.objects.values_list("name", "seq")) == {"department.3": 1, SUPERVISORS: 2}
+    assert stream_seqs(["department.3", SUPERVISORS, "department.4"]) == {
+        "department.3": 1,
+        SUPERVISORS: 2,
+        "department.4": 0,
+    }
+
+
+def test_publish_outside_a_transaction_numbers_and_relays_at_once(transactional_db, subscribe):
+    supervisors = subscribe(SUPERVISORS)
+    event = publish("queue.state", {"queue": "hotline"}, [SUPERVISORS])
+    assert event.seqs == {SUPERVISORS: 1}
+    assert [(m["id"], m["seq"]) for m in supervisors.receive_all()] == [(event.id, 1)]
 
 
 def test_a_rolled_back_change_leaves_no_event_and_sends_nothing(
@@ -133,6 +152,7 @@ def test_a_rolled_back_change_leaves_no_event_and_sends_nothing(
     assert relays == []
     assert not Ticket.objects.exists()
     assert not OutboxEvent.objects.exists()
+    assert not Stream.objects.exists()  # the numbers are rolled back too: no gap for the sockets
     assert supervisors.receive_all() == []
 
 
@@ -152,8 +172,13 @@ def test_after_commit_each_group_receives_its_events_in_order(
     assert all(e.relayed_at is not None for e in events)
     received = supervisors.receive_all()
     assert [m["type"] for m in received] == [MESSAGE_TYPE] * 4
-    assert [(m["seq"], m["event"], m["payload"]) for m in received] == [(e.id, e.type, e.payload) for e in events]
-    assert [m["event"] for m in water_inbox.receive_all()] == ["ticket.dispatch", "ticket.accept"]
+    assert [(m["id"], m["event"], m["payload"]) for m in received] == [(e.id, e.type, e.payload) for e in events]
+    assert [m["seq"] for m in received] == [1, 2, 3, 4]
+    water_events = water_inbox.receive_all()
+    assert [(m["event"], m["stream"], m["seq"]) for m in water_events] == [
+        ("ticket.dispatch", department_group(water.pk), 1),
+        ("ticket.accept", department_group(water.pk), 2),
+    ]
     assert housing_inbox.receive_all() == []  # never another department's tickets
     assert received[-1]["payload"]["ticket"] == ticket.number
 
@@ -219,7 +244,7 @@ def test_saving_works_while_redis_is_down_and_the_relay_catches_up_when_it_retur
 
     assert relay_outbox.apply().get() == 3
 
-    assert [(m["seq"], m["event"]) for m in supervisors.receive_all()] == [(e.id, e.type) for e in owed]
+    assert [(m["id"], m["event"]) for m in supervisors.receive_all()] == [(e.id, e.type) for e in owed]
     assert not OutboxEvent.objects.filter(relayed_at__isnull=True).exists()
     assert relay_pending() == 0  # nothing is sent twice
     assert supervisors.receive_all(quiet=0.2) == []
@@ -273,7 +298,8 @@ def test_when_the_same_redis_returns_owed_events_go_out_and_saves_relay_again(
         second = actions.ticket_create(actor=operator, title="停气")  # relayed on commit again
 
     received = supervisors.receive_all()
-    assert [m["seq"] for m in received] == sorted(OutboxEvent.objects.values_list("id", flat=True))
+    assert [m["id"] for m in received] == sorted(OutboxEvent.objects.values_list("id", flat=True))
+    assert [m["seq"] for m in received] == [1, 2, 3, 4]  # nothing lost while Redis was down
     assert [m["payload"]["ticket"] for m in received] == [first.number] * 2 + [second.number] * 2
     assert not OutboxEvent.objects.filter(relayed_at__isnull=True).exists()
 
@@ -326,8 +352,9 @@ def test_relays_running_at_once_send_each_event_once_and_in_order(settings, subs
     for thread in threads:
         thread.join(timeout=20)
 
-    seqs = [m["seq"] for m in supervisors.receive_all()]
-    assert seqs == sorted(OutboxEvent.objects.values_list("id", flat=True))
+    received = supervisors.receive_all()
+    assert [m["id"] for m in received] == sorted(OutboxEvent.objects.values_list("id", flat=True))
+    assert [m["seq"] for m in received] == list(range(1, 61))
     assert not OutboxEvent.objects.filter(relayed_at__isnull=True).exists()
 
 

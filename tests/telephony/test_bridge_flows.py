@@ -65,7 +65,9 @@ def main_menu(transactional_db):
 
 @pytest.fixture
 def bridge(tmp_path, main_menu):
-    return Bridge(spool_dir=tmp_path / "spool", reserved_numbers=5, menu_ttl=0)
+    bridge = Bridge(spool_dir=tmp_path / "spool", reserved_numbers=5, menu_ttl=0)
+    yield bridge
+    bridge.close()
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """The database goes away during calls: callers still reach the queue, calls are spooled and replayed exactly once.
 
-How the outage is made: the bridge's call threads (named "agi <peer>" by the FastAGI server) are the
-only ones that fail. `BaseDatabaseWrapper.ensure_connection`, which Django runs before every query,
+How the outage is made: the bridge's threads (its call threads, named "agi <peer>" by the FastAGI
+server, and its database workers, "agi db-N", which do all its database work) are the only ones
+that fail. `BaseDatabaseWrapper.ensure_connection`, which Django runs before every query,
 transaction and cursor, raises OperationalError in those threads while the outage is on; the test
-thread (which asserts and replays) keeps its database. The outage is switched on by the stand-in at
+thread (which asserts) keeps its database. The outage is switched on by the stand-in at
 a chosen command, while the bridge waits for that command's reply, so the moment is exact and the
 test needs no sleeps. On PostgreSQL one more test kills the bridge's backend for real.
 """
@@ -42,7 +43,9 @@ SERVICE_BUSY = 'STREAM FILE hotline/service-busy ""'
 @pytest.fixture
 def bridge(tmp_path, transactional_db):
     default_main_menu()
-    return Bridge(spool_dir=tmp_path / "spool", reserved_numbers=5, menu_ttl=0)
+    bridge = Bridge(spool_dir=tmp_path / "spool", reserved_numbers=5, menu_ttl=0)
+    yield bridge
+    bridge.close()
 
 
 @pytest.fixture
@@ -243,7 +246,13 @@ def test_a_spooled_record_the_replay_cannot_read_is_quarantined_not_retried(brid
 
 @pytest.mark.postgres
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="terminates PostgreSQL backends")
-def test_the_bridges_backend_killed_mid_call_on_postgresql(server, bridge):
+def test_the_bridges_backend_killed_mid_call_on_postgresql(tmp_path, transactional_db, caplog):
+    """The bridge keeps its connections between calls: one the server dropped is replaced, and no call is lost."""
+    caplog.set_level(logging.INFO)
+    default_main_menu()
+    # One connection, so the step after the kill surely runs on the connection that was killed.
+    bridge = Bridge(spool_dir=tmp_path / "spool", menu_ttl=0, db_connections=1)
+
     def kill_other_backends():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -251,9 +260,12 @@ def test_the_bridges_backend_killed_mid_call_on_postgresql(server, bridge):
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
 
-    record = Hooked(digits=["3"], hooks={MENU: kill_other_backends}).call(server.address)
+    with serving(bridge.handle) as start:
+        record = Hooked(digits=["3"], hooks={MENU: kill_other_backends}).call(start().address)
+    bridge.close()
 
     assert record.commands[-4:] == queued_with_kind("suggestion", Ticket.objects.get().number)
-    assert spooled(bridge)[0]["ivr"]["kind"] == "suggestion"
-    bridge.maintain()
     assert Call.objects.get().ivr_path == "main>suggestion" and Ticket.objects.get().kind == "suggestion"
+    assert not bridge.store.spool.pending() and not bridge.store.health.down
+    assert any("trying a new one" in r.getMessage() for r in caplog.records)
+    assert not any(r.levelno >= logging.WARNING for r in caplog.records)

@@ -14,6 +14,7 @@ from stdnum.cn import ric
 from tickets import demo
 from tickets.models import (
     Action,
+    Article,
     Category,
     Channel,
     Citizen,
@@ -173,7 +174,7 @@ def test_demo_id_numbers_pass_the_validator_in_every_district():
 
 
 def test_running_again_adds_nothing(city):
-    models = (Department, District, Category, User, Citizen, Ticket, TimelineEntry)
+    models = (Department, District, Category, User, Citizen, Ticket, TimelineEntry, Article)
     before = {model: model.objects.count() for model in models}
     out = io.StringIO()
     call_command("load_demo", stdout=out)
@@ -181,3 +182,18 @@ def test_running_again_adds_nothing(city):
     assert "tickets: all 220 present" in out.getvalue()
     assert "(0 new)" in out.getvalue()
     assert "banzhang" in out.getvalue()
+
+
+def test_the_knowledge_base_has_articles_that_first_contact_answers_used(city):
+    published = Article.objects.filter(is_published=True)
+    assert published.count() >= 20 and Article.objects.filter(is_published=False).exists()
+    assert published.filter(title__contains="办公时间").exists() and published.filter(answer__contains="元").exists()
+    assert all(article.updated_by.role == Role.SUPERVISOR for article in Article.objects.select_related("updated_by"))
+    used = Ticket.objects.filter(article__isnull=False)
+    assert used.exists() and set(used.values_list("status", flat=True)) == {Status.CLOSED_FIRST_CONTACT}
+    for article in Article.objects.filter(use_count__gt=0):
+        assert article.use_count == article.tickets.count() and article.is_published
+    assert (
+        Article.objects.order_by("created_at").first().created_at
+        < Ticket.objects.order_by("created_at").first().created_at
+    )

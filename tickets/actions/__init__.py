@@ -1,6 +1,7 @@
 """Every write of the ticket system. Views, consumers, AGI handlers and tasks call these."""
 
 from .citizens import citizen_add_phone, citizen_create, citizen_reveal
+from .knowledge import article_create, article_update, article_used, article_viewed
 from .lifecycle import (
     ticket_accept,
     ticket_approve_extension,
@@ -20,6 +21,10 @@ from .lifecycle import (
 )
 
 __all__ = [
+    "article_create",
+    "article_update",
+    "article_used",
+    "article_viewed",
     "citizen_add_phone",
     "citizen_create",
     "citizen_reveal",

@@ -27,6 +27,7 @@ from ..models import (
     TRANSITIONS,
     WITH_DEPARTMENT,
     Action,
+    Article,
     Citizen,
     Department,
     Role,
@@ -38,6 +39,7 @@ from ..models import (
     User,
 )
 from ..pii import phone_lookup_key, phone_mask
+from .knowledge import article_used
 
 EDITABLE_FIELDS = (
     "kind",
@@ -255,16 +257,34 @@ def ticket_register(ticket: Ticket, *, actor: User | None, note: str = "") -> Ti
         return ticket_route(ticket)
 
 
-def ticket_close_first_contact(ticket: Ticket, *, actor: User | None, answer: str) -> Ticket:
-    """registered → closed at first contact (直接办结): the operator answered it on the call."""
-    answer = _required(answer, "answer", _("Write the answer given to the citizen."))
+def ticket_close_first_contact(
+    ticket: Ticket, *, actor: User | None, answer: str = "", article: Article | None = None
+) -> Ticket:
+    """registered → closed at first contact (直接办结): the operator answered it on the call.
+
+    With a knowledge-base `article` (it must be published) the ticket records it, the timeline entry
+    names it and the article's use count goes up; without an `answer`, the article's answer is the
+    one recorded. Publishes ticket.close_first_contact.
+    """
+    answer = _required(
+        answer or (article.answer if article else ""), "answer", _("Write the answer given to the citizen.")
+    )
+    data: dict[str, Any] = {"article": article.pk, "article_title": article.title} if article else {}
 
     def apply(t: Ticket) -> list[str]:
+        # Checked under the ticket's lock, in the closing transaction: not a stale read from the form.
+        if article is not None and not Article.objects.filter(pk=article.pk, is_published=True).exists():
+            raise ValidationError({"article": _("This knowledge article is not published; choose a published one.")})
         t.answer = answer
+        t.article = article
         t.closed_at = clock.now()
-        return ["answer", "closed_at"]
+        return ["answer", "article", "closed_at"] if article else ["answer", "closed_at"]
 
-    return _transition(ticket, Action.CLOSE_FIRST_CONTACT, actor=actor, note=answer, apply=apply)
+    with transaction.atomic():
+        closed = _transition(ticket, Action.CLOSE_FIRST_CONTACT, actor=actor, note=answer, data=data, apply=apply)
+        if article is not None:
+            article_used(article)
+    return closed
 
 
 def ticket_dispatch(
@@ -323,7 +343,12 @@ def ticket_dispatch(
         )
         t.dispatched_at = now
         t.assisting_departments.set(helpers)
-        data.update(department=lead.pk, assisting=[d.pk for d in helpers], accept_by=_accept_by(t, now))
+        data.update(
+            department=lead.pk,
+            assisting=[d.pk for d in helpers],
+            accept_by=_accept_by(t, now),
+            deadline=t.deadline.isoformat(),  # the reports judge this handling window by it
+        )
         return changed
 
     return _transition(ticket, Action.DISPATCH, actor=actor, note=note, data=data, apply=apply)
@@ -523,6 +548,7 @@ def ticket_reopen(ticket: Ticket, *, actor: User | None, note: str) -> Ticket:
         t.reply = ""
         t.replied_at = None
         data["accept_by"] = _accept_by(t, clock.now())  # the department accepts the reopened ticket again
+        data["deadline"] = t.deadline.isoformat()
         return ["satisfaction", "deadline", "reply", "replied_at"]
 
     data = {"satisfaction": Satisfaction.UNSATISFIED}

@@ -11,6 +11,7 @@ from routing.models import RETURNS_FLAGGED, AssistInput
 from .. import clock
 from ..models import (
     Action,
+    Article,
     Category,
     Citizen,
     Department,
@@ -121,6 +122,7 @@ class TicketSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     channel_display = serializers.CharField(source="get_channel_display", read_only=True)
     lead_department_name = serializers.CharField(source="lead_department.name", read_only=True, default=None)
+    article_title = serializers.CharField(source="article.title", read_only=True, default=None)
     district_name = serializers.CharField(source="district.name", read_only=True, default=None)
     category_name = serializers.SerializerMethodField()
     citizen = serializers.SerializerMethodField()
@@ -161,6 +163,8 @@ class TicketSerializer(serializers.ModelSerializer):
             "seconds_left",
             "extension_until",
             "answer",
+            "article",
+            "article_title",
             "reply",
             "satisfaction",
             "return_count",
@@ -346,7 +350,20 @@ class ReplySerializer(serializers.Serializer):
 
 
 class AnswerSerializer(serializers.Serializer):
-    answer = serializers.CharField()
+    answer = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="What the citizen was told; default: the article's answer.",
+    )
+    article = serializers.PrimaryKeyRelatedField(
+        queryset=Article.objects.filter(is_published=True),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The knowledge-base article the answer came from (GET /api/knowledge/); it must be published.",
+        error_messages={"does_not_exist": _("There is no published knowledge article {pk_value}.")},
+    )
 
 
 class CloseSerializer(NoteSerializer):

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import knowledge, views
 
 router = DefaultRouter()
 router.register("tickets", views.TicketViewSet, basename="ticket")
@@ -13,6 +13,7 @@ router.register("citizens", views.CitizenViewSet, basename="citizen")
 router.register("departments", views.DepartmentViewSet, basename="department")
 router.register("districts", views.DistrictViewSet, basename="district")
 router.register("categories", views.CategoryViewSet, basename="category")
+router.register("knowledge", knowledge.ArticleViewSet, basename="article")
 
 urlpatterns = [
     path("", include(router.urls)),

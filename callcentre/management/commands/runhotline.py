@@ -4,7 +4,6 @@ from daphne.server import Server  # isort: skip  (installs Twisted's asyncio rea
 
 import asyncio
 import contextlib
-import gc
 import os
 from collections.abc import Iterator
 
@@ -15,6 +14,7 @@ from django.core.management.base import BaseCommand
 from twisted.internet import reactor, threads
 
 from callcentre import scheduler
+from callcentre.heap import heap_freeze
 from telephony.bridge import Bridge, BridgeService
 
 
@@ -31,10 +31,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         application = get_default_application()
-        # Objects alive at start-up never become garbage: freezing them keeps full collections
-        # short, which keeps websocket latency flat under load.
-        gc.collect()
-        gc.freeze()
+        # callcentre.asgi froze the heap as it was imported; the bridge and scheduler modules
+        # imported since live as long too (callcentre/heap.py: full collections stall sockets).
+        heap_freeze()
         background: list[asyncio.Future] = []
         events = _DaphneLoop()
         agi = None
