@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.utils import timezone
 
 from tickets import clock
 from tickets.models import Action, Category, Channel, Department, District, Kind, Status, Ticket, TimelineEntry, Urgency
@@ -298,7 +299,7 @@ def dispatch_queue_rows(tickets: Iterable[Ticket]) -> list[dict[str, Any]]:
                 "title": ticket.title,
                 "category": str(ticket.category) if ticket.category_id else None,
                 "district": str(ticket.district) if ticket.district_id else None,
-                "created_at": ticket.created_at.isoformat(),
+                "created_at": timezone.localtime(ticket.created_at).isoformat(),  # as the API shows times
                 "return_count": ticket.return_count,
                 "flagged": ticket.return_count >= RETURNS_FLAGGED,
                 "suggestion": {

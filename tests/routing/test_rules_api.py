@@ -256,6 +256,7 @@ def test_the_dispatch_queue_lists_what_waits_with_its_suggestion(api, operator, 
     assert set(rows) == {complaint.number, unmatched.number}
     assert rows[complaint.number]["suggestion"]["lead_department"]["id"] == water.pk
     assert rows[complaint.number]["suggestion"]["rule"]["name"] == "停水投诉"
+    assert rows[complaint.number]["created_at"].endswith("+08:00")  # Shanghai time, as the ticket API gives it
     assert rows[unmatched.number]["suggestion"] == {
         "source": None,
         "rule": None,
