@@ -126,10 +126,15 @@ if REDIS_URL:
     # in-process asyncio.Queue, bounded by memory, which a dashboard's event rate never fills.
     # Events published while a process is cut off from Redis are lost to its sockets: the
     # sequence numbers and heartbeats make the clients resync.
+    # Redis pub/sub channels ignore the database number in REDIS_URL: two deployments (or a test
+    # run and a benchmark) sharing one Redis hear each other's groups unless their prefixes differ.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2, "socket_timeout": 5}]},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2, "socket_timeout": 5}],
+                "prefix": env_str("HOTLINE_LAYER_PREFIX", "asgi"),
+            },
         }
     }
 else:
@@ -261,6 +266,8 @@ AGI_ALLOWED_HOSTS = env_list("HOTLINE_AGI_ALLOWED_HOSTS", [])
 AGI_SPOOL_DIR = Path(env_str("HOTLINE_SPOOL_DIR", str(VAR_DIR / "agi-spool")))
 AGI_RESERVED_NUMBERS = env_int("HOTLINE_AGI_RESERVED_NUMBERS", 100)
 AGI_DRAIN_SECONDS = env_int("HOTLINE_AGI_DRAIN_SECONDS", 30)
+# Worker threads (each with its own database connection) that run the bridge's ORM work.
+AGI_DB_CONNECTIONS = env_int("HOTLINE_AGI_DB_CONNECTIONS", 4)
 # The AMI listener (manage.py ami_listener): Asterisk's manager interface, one listener per Asterisk.
 AMI_HOST = env_str("HOTLINE_AMI_HOST", "127.0.0.1")
 AMI_PORT = env_int("HOTLINE_AMI_PORT", 5038)

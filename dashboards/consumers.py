@@ -1,6 +1,7 @@
 """Websocket consumers: authenticate, pick the live view, send its snapshot, forward its streams' events.
 
-The protocol (messages, sequence numbers, resync, close codes) is described in docs/dashboards.md.
+The protocol (messages, sequence numbers, resync, close codes, wallboard refreshes) is described in
+docs/dashboards.md.
 """
 
 import asyncio
@@ -18,6 +19,8 @@ from django.utils import translation
 
 from .publish import stream_seqs
 from .snapshots import View, snapshot_build, view_get
+from .wallboard import REFRESH_INTERVAL, wallboard_affected_by, wallboard_cached
+from .wallboard_snapshots import WALLBOARD_PART
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,8 @@ CLOSE_UNAUTHENTICATED = 4401  # no session: sign in again
 CLOSE_FORBIDDEN = 4403  # the user's role may not see this view
 # At most one snapshot a second per socket, however often a client asks.
 RESYNC_MIN_INTERVAL = 1.0
+# A view with a wallboard part gets it refreshed at most this often (seconds) while figures move.
+WALLBOARD_INTERVAL = REFRESH_INTERVAL
 
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
@@ -55,6 +60,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         self.language = _language(self.scope)
         self._last_snapshot = 0.0
         self._heartbeat: asyncio.Task | None = None
+        self._wallboard = _WallboardRefresh(self) if WALLBOARD_PART in view.parts else None
         # Join before the snapshot is read: an event committed after that read is then surely
         # delivered, and one committed before it is dropped below as already in the snapshot.
         # (The base class leaves `self.groups` on disconnect.)
@@ -71,6 +77,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         heartbeat = getattr(self, "_heartbeat", None)
         if heartbeat is not None:
             heartbeat.cancel()
+        wallboard = getattr(self, "_wallboard", None)
+        if wallboard is not None:
+            wallboard.stop()
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
@@ -108,6 +117,8 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
                 "payload": message["payload"],
             }
         )
+        if self._wallboard is not None and wallboard_affected_by(message["event"]):
+            self._wallboard.stale(time.monotonic())
 
     async def _refuse(self, code: int) -> None:
         await self.accept()
@@ -115,11 +126,14 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def _send_snapshot(self) -> None:
         snapshot = await database_sync_to_async(self._build_snapshot)()
+        built = time.monotonic()
         self.seqs = dict(snapshot["streams"])
         snapshot["heartbeat"] = settings.LIVE_HEARTBEAT_SECONDS
         snapshot["user"] = {"id": self.user.pk, "username": self.user.username}
         self._last_snapshot = time.monotonic()
         await self.send_json(snapshot)
+        if self._wallboard is not None:
+            self._wallboard.sent_in_snapshot(snapshot["data"][WALLBOARD_PART], built)
 
     def _build_snapshot(self) -> dict[str, Any]:
         with translation.override(self.language):
@@ -141,6 +155,92 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
                 logger.warning("live heartbeat could not read the streams", exc_info=True)
                 continue
             await self.send_json({"type": "heartbeat", "streams": streams})
+
+
+class _WallboardRefresh:
+    """When and what to send one socket to keep its wallboard true: {"type": "wallboard", "data": …}.
+
+    An event that can move a figure marks the wallboard stale; a refresh follows at once, or, within
+    WALLBOARD_INTERVAL of the last one, when the interval is up, so a burst costs one refresh a
+    second and its last change is always sent. The refresh must show the state at least as of the
+    latest event the socket had: it takes the process's shared computation (wallboard_cached) only
+    if that began after the event arrived (the event was committed before it was relayed).
+
+    The snapshot's wallboard may be a computation from up to a second before the snapshot, older
+    than events the snapshot's streams already count (those are never sent to the socket), so a
+    snapshot is followed by one check a second later, sent only if a figure changed. A refresh
+    whose figures equal the ones the socket shows is not sent.
+    """
+
+    def __init__(self, consumer: EventsConsumer) -> None:
+        self.consumer = consumer
+        self.since = 0.0  # monotonic time of the latest change the next refresh must show
+        self.last = float("-inf")  # monotonic time the last refresh began (or the snapshot was built)
+        self.shown: dict[str, Any] | None = None  # the figures the socket shows
+        self.timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Future | None = None
+        self.generation = 0
+        self.sent_generation = 0
+
+    def stale(self, since: float) -> None:
+        """The socket must be shown the state as of `since` (monotonic) or later: plan a refresh."""
+        self.since = max(self.since, since)
+        if self.timer is not None:
+            return  # a refresh is planned; it will read after `since`
+        delay = max(0.0, self.last + WALLBOARD_INTERVAL - time.monotonic())
+        self.timer = asyncio.get_running_loop().call_later(delay, self._due)
+
+    def sent_in_snapshot(self, wallboard: dict[str, Any], built: float) -> None:
+        self.generation += 1
+        self.sent_generation = self.generation
+        self.shown = _figures(wallboard)
+        self.last = built
+        self.stale(built)  # the check a second later (see the class docstring)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.task is not None:
+            self.task.cancel()
+
+    def _due(self) -> None:
+        self.timer = None
+        self.task = asyncio.ensure_future(self._refresh())
+
+    async def _refresh(self) -> None:
+        # Events arriving while this reads plan the next refresh, an interval after this one began.
+        self.last = time.monotonic()
+        since = self.since
+        self.generation += 1
+        generation = self.generation
+        try:
+            data = await database_sync_to_async(self._read)(since)
+        except Exception:  # the database is away: try again an interval later
+            logger.warning("wallboard refresh could not be read", exc_info=True)
+            self.stale(since)
+            return
+        if generation < self.sent_generation:
+            return  # a snapshot (or a later refresh) already showed something newer
+        figures = _figures(data)
+        if figures == self.shown:
+            return
+        self.sent_generation = generation
+        self.shown = figures
+        await self.consumer.send_json({"type": "wallboard", "data": data})
+
+    def _read(self, since: float) -> dict[str, Any]:
+        with translation.override(self.consumer.language):
+            # Only a computation that began after `since` shows the changes up to it.
+            return wallboard_cached(max_age=min(WALLBOARD_INTERVAL, max(0.0, time.monotonic() - since)))
+
+
+def _figures(wallboard: dict[str, Any]) -> dict[str, Any]:
+    """What the wallboard shows, without what only says when it was computed (the page ticks the wait itself)."""
+    figures = {key: value for key, value in wallboard.items() if key != "now"}
+    queue = figures.get("queue")
+    if isinstance(queue, dict):
+        figures["queue"] = {key: value for key, value in queue.items() if key != "longest_wait"}
+    return figures
 
 
 def _query(scope: dict[str, Any], name: str) -> str | None:

@@ -8,16 +8,20 @@ is lost. Each message carries its stream and its number there, so a socket that 
 (a full queue, a Redis blip) sees the gap and asks for a fresh snapshot (docs/dashboards.md).
 """
 
+import asyncio
+import functools
 import json
 import logging
+import os
 import re
+import threading
 import time
 import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from stdnum.cn import ric
@@ -32,6 +36,9 @@ SUPERVISORS = "supervisors"
 OPERATORS = "operators"
 MESSAGE_TYPE = "hotline.event"
 RELAY_BATCH = 200
+# A relay after a save reads again after a batch that was not full (events committed while it sent,
+# whose own relays found it busy and left them to it), up to this many batches in all.
+AFTER_COMMIT_BATCHES = 4
 # After the layer failed, saves stop trying to relay for this long and leave the catch-up to
 # the periodic task: a hung Redis (answering nothing until socket_timeout) must not make
 # every save wait for it.
@@ -73,7 +80,7 @@ def _record(event_type: str, payload: dict[str, Any], names: list[str]) -> Outbo
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_ORDER_LOCK])
     event = OutboxEvent.objects.create(type=event_type, payload=payload, groups=names, seqs=_next_seqs(names))
-    transaction.on_commit(_relay_after_commit, robust=True)
+    transaction.on_commit(functools.partial(_relay_after_commit, _key(event)), robust=True)
     return event
 
 
@@ -114,25 +121,33 @@ def _refuse_id_numbers(event_type: str, payload: dict[str, Any]) -> None:
             raise ValueError(f"event {event_type!r} carries an unmasked resident ID number; publish masked values")
 
 
-def _relay_after_commit() -> None:
+def _relay_after_commit(key: tuple[int, Any]) -> None:
     layer = get_channel_layer()
     if layer is None or _paused.get(layer, 0.0) > time.monotonic():
         return
-    # One batch at most: after an outage the backlog is the periodic task's job, not this request's.
-    relay_pending(wait=False, max_batches=1)
+    if key in getattr(_just_sent, "keys", ()):
+        # A transaction that published several events runs one relay per event after its commit;
+        # the first one sent them all (the AMI listener's AgentConnect: three events, one relay).
+        return
+    # A full batch means a backlog (after an outage), which is the periodic task's job, not this request's.
+    relay_pending(wait=False, max_batches=AFTER_COMMIT_BATCHES, backlog_stops=True)
 
 
-def relay_pending(limit: int | None = None, *, wait: bool = True, max_batches: int | None = None) -> int:
+def relay_pending(
+    limit: int | None = None, *, wait: bool = True, max_batches: int | None = None, backlog_stops: bool = False
+) -> int:
     """Send owed events to the channel layer in sequence order; return how many were sent.
 
     Relays take turns (the owed rows are locked while they are sent), so each event goes out
     once and in order even with several processes. With `wait=False` (after a save) a relay
-    that finds another one busy leaves: that one sends this event too, as it reads until
-    nothing is owed. `max_batches` bounds the work (the after-commit relay sends one batch).
+    that finds another one busy leaves: that one sends this event too, as it reads again after
+    each batch until nothing is owed. `max_batches` bounds the work; with `backlog_stops` (the
+    after-commit relay) a full batch ends it too, leaving a backlog to the periodic task.
     """
     layer = get_channel_layer()
     if layer is None:
         return 0
+    _just_sent.keys = keys = set()
     sent = batches = 0
     while max_batches is None or batches < max_batches:
         batches += 1
@@ -143,10 +158,11 @@ def relay_pending(limit: int | None = None, *, wait: bool = True, max_batches: i
                 if not batch:
                     _paused.pop(layer, None)
                     return sent
-                delivered, error = async_to_sync(_send)(layer, batch)
+                delivered, error = _send_batch(layer, batch)
                 if delivered:
                     OutboxEvent.objects.filter(id__in=delivered).update(relayed_at=timezone.now())
                     sent += len(delivered)
+                    keys.update(_key(event) for event in batch[: len(delivered)])
         except DatabaseError:
             if wait:
                 raise
@@ -155,7 +171,45 @@ def relay_pending(limit: int | None = None, *, wait: bool = True, max_batches: i
             _paused[layer] = time.monotonic() + RETRY_AFTER
             logger.warning("event relay paused at seq %s: %s", batch[len(delivered)].id, error)
             return sent
+        if backlog_stops and len(batch) >= (limit or RELAY_BATCH):
+            return sent
     return sent
+
+
+# The events this thread's last relay sent, by id and creation time (ids alone are reused when a
+# test database rolls back).
+_just_sent = threading.local()
+
+
+def _key(event: OutboxEvent) -> tuple[int, Any]:
+    return (event.pk, event.created_at)
+
+
+def _send_batch(layer: BaseChannelLayer, batch: list[OutboxEvent]) -> tuple[list[int], Exception | None]:
+    if isinstance(layer, InMemoryChannelLayer):
+        # Its queues belong to the sockets' event loop: async_to_sync finds it when the save runs in
+        # the ASGI server (the embedded mode's only process).
+        return async_to_sync(_send)(layer, batch)
+    return asyncio.run_coroutine_threadsafe(_send(layer, batch), _relay_loop()).result()
+
+
+# The Redis layers keep their connections per event loop. async_to_sync from code with no loop of its
+# own (the AGI bridge, the AMI listener, Celery, management commands) runs each relay on a new loop,
+# so each relay connected to Redis anew and set up a thread and a loop: 9 of the 11 ms a published
+# event cost the bench (bench/ws_load.py). One loop per process, in a daemon thread, keeps one
+# connection for every relay of the process.
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+
+
+def _relay_loop() -> asyncio.AbstractEventLoop:
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():  # a forked child (Celery's prefork) has no thread
+            _loop, _loop_pid = asyncio.new_event_loop(), os.getpid()
+            threading.Thread(target=_loop.run_forever, name="event-relay", daemon=True).start()
+        return _loop
 
 
 async def _send(layer: BaseChannelLayer, batch: list[OutboxEvent]) -> tuple[list[int], Exception | None]:

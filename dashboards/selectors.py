@@ -4,14 +4,41 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, OuterRef, Q, Subquery
 
+from routing.models import Callback
 from tickets import clock
-from tickets.models import TERMINAL, WITH_DEPARTMENT, Citizen, Role, Status, Ticket, TimelineEntry, User
+from tickets.models import (
+    WITH_DEPARTMENT,
+    Action,
+    Category,
+    Citizen,
+    Department,
+    District,
+    Role,
+    Status,
+    Ticket,
+    TimelineEntry,
+    User,
+    localized_name,
+)
 from tickets.pii import phone_mask
 from tickets.selectors import reporter_hidden_from, ticket_get_for, tickets_visible_to
 
 LIST_LIMIT = 50
+CALLBACK_LIMIT = 100
+# The operator console follows the events of this many of the operator's open tickets (the most recently
+# changed), to move each into "waiting for callback" when its department replies.
+WATCH_LIMIT = 2000
+# Where an operator's ticket may be between registration and the department's reply.
+ON_THE_WAY = (
+    Status.REGISTERED,
+    Status.DISPATCHED,
+    Status.ACCEPTED,
+    Status.EXTENSION_REQUESTED,
+    Status.RETURNED,
+    Status.REOPENED,
+)
 
 
 def page_role(user: User) -> str:
@@ -19,14 +46,93 @@ def page_role(user: User) -> str:
     return Role.ADMIN if user.is_superuser else user.role
 
 
+def taken_by(user: User) -> Q:
+    """The tickets an operator took: opened by them, from a call they answered, or registered by them.
+
+    The bridge opens a call's draft with no author (created_by is empty), so a phone ticket is the
+    operator's through the call they answered and, once registered, through the timeline.
+    """
+    answered = Ticket.objects.filter(calls__operator=user).values("pk")  # telephony's Call.ticket
+    registered = TimelineEntry.objects.filter(actor=user, action=Action.REGISTER).values("ticket_id")
+    return Q(created_by=user) | Q(pk__in=answered) | Q(pk__in=registered)
+
+
+def operator_drafts(user: User) -> list[Ticket]:
+    """The operator's drafts: their calls not yet registered, newest first."""
+    mine = tickets_visible_to(user).filter(taken_by(user), status=Status.DRAFT)
+    return list(mine.order_by("-created_at", "-id")[:LIST_LIMIT])
+
+
+def operator_callbacks(user: User) -> list[Ticket]:
+    """The operator's tickets a department has replied to: waiting for the callback (回访), the earliest due first.
+
+    Each has `callback_due_at` (None until the periodic sweep schedules the callback).
+    """
+    due = Callback.objects.filter(ticket=OuterRef("pk"), replied_at=OuterRef("replied_at"), done_at__isnull=True)
+    mine = tickets_visible_to(user).filter(taken_by(user), status=Status.REPLIED)
+    mine = mine.annotate(callback_due_at=Subquery(due.values("due_at")[:1]))
+    return list(mine.order_by(F("callback_due_at").asc(nulls_last=True), "replied_at", "id")[:CALLBACK_LIMIT])
+
+
+def operator_watching(user: User) -> list[str]:
+    """The numbers of the operator's tickets on their way to a reply, whose events the console follows."""
+    mine = tickets_visible_to(user).filter(taken_by(user), status__in=ON_THE_WAY).order_by("-updated_at", "-id")
+    return list(mine.values_list("number", flat=True)[:WATCH_LIMIT])
+
+
 def operator_home(user: User) -> dict[str, object]:
     """The operator's own drafts (calls still being written up) and the tickets they registered lately."""
-    mine = tickets_visible_to(user).filter(created_by=user)
+    mine = tickets_visible_to(user).filter(taken_by(user))
     return {
-        "drafts": list(mine.filter(status=Status.DRAFT).order_by("-created_at")[:LIST_LIMIT]),
-        "registered": list(mine.filter(registered_at__isnull=False).order_by("-registered_at")[:LIST_LIMIT]),
+        "drafts": operator_drafts(user),
+        "registered": list(mine.filter(registered_at__isnull=False).order_by("-registered_at", "-id")[:LIST_LIMIT]),
         "now": clock.now(),
     }
+
+
+def operator_console(user: User) -> dict[str, object]:
+    """The rest of the operator console's page: tickets waiting for callback, and what the form offers.
+
+    Labels in the page's language; the category tree flattened depth first for the searchable picker.
+    """
+    return {
+        "callbacks": operator_callbacks(user),
+        "categories": category_choices(),
+        "districts": [(d.pk, str(d)) for d in District.objects.order_by("code")],
+        "departments": [(d.pk, str(d)) for d in Department.objects.filter(is_active=True).order_by("code")],
+    }
+
+
+def category_choices() -> list[dict[str, object]]:
+    """The active category tree, depth first (siblings by their order, then name), for the console's picker.
+
+    Each node: `id`, `name` (in the page's language), `other` (the name in the other language, for
+    searching), `label` (the path from the root), `depth`, `leaf`. A node under an inactive parent is left out.
+    """
+    nodes = list(Category.objects.filter(is_active=True).order_by("sort", "name"))
+    children: dict[int | None, list[Category]] = {}
+    for node in nodes:
+        children.setdefault(node.parent_id, []).append(node)
+    result: list[dict[str, object]] = []
+
+    def walk(parent: int | None, trail: list[str]) -> None:
+        for node in children.get(parent, []):
+            name = localized_name(node)
+            other = node.name_en if name == node.name else node.name
+            result.append(
+                {
+                    "id": node.pk,
+                    "name": name,
+                    "other": other,
+                    "label": " / ".join([*trail, name]),
+                    "depth": len(trail),
+                    "leaf": node.pk not in children,
+                }
+            )
+            walk(node.pk, [*trail, name])
+
+    walk(None, [])
+    return result
 
 
 def supervisor_home(user: User) -> dict[str, object]:
@@ -40,33 +146,6 @@ def supervisor_home(user: User) -> dict[str, object]:
         "returned": list(tickets.filter(status=Status.RETURNED).order_by("-updated_at")[:LIST_LIMIT]),
         "extensions": list(tickets.filter(status=Status.EXTENSION_REQUESTED).order_by("deadline")[:LIST_LIMIT]),
         "now": now,
-    }
-
-
-@dataclass
-class InboxRow:
-    ticket: Ticket
-    is_lead: bool
-    overdue: bool
-
-
-def department_home(user: User) -> dict[str, object]:
-    """The department's open tickets (lead or assisting), the nearest deadline first."""
-    now = clock.now()
-    tickets: QuerySet[Ticket] = (
-        tickets_visible_to(user).exclude(status__in=TERMINAL).order_by(F("deadline").asc(nulls_last=True), "id")
-    )
-    rows = [
-        InboxRow(ticket=t, is_lead=t.lead_department_id == user.department_id, overdue=t.is_overdue(now))
-        for t in tickets[: LIST_LIMIT * 4]
-    ]
-    return {
-        "department": user.department,
-        "rows": rows,
-        "overdue_count": sum(row.overdue for row in rows),
-        "now": now,
-        # A ticket that reaches one of these leaves the inbox (the page's live script removes it).
-        "terminal_statuses": sorted(TERMINAL),
     }
 
 

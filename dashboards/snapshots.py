@@ -179,14 +179,6 @@ def supervisor_tickets(user: User) -> dict[str, Any]:
     }
 
 
-@snapshot_part("department", "inbox")
-def department_inbox(user: User) -> dict[str, Any]:
-    """The department's open tickets, lead or assisting, the nearest deadline first."""
-    home = selectors.department_home(user)
-    now = home["now"]
-    department = home["department"]
-    return {
-        "department": {"id": department.pk, "name": str(department)},
-        "rows": _rows((row.ticket for row in home["rows"]), user, now),
-        "overdue_count": home["overdue_count"],
-    }
+# The supervisor view's wallboard and supervision lists, and the department view's inbox, live in their
+# own modules; registered here so that every process that serves the views has them.
+from . import inbox, wallboard_snapshots  # noqa: E402, F401

@@ -16,5 +16,6 @@ urlpatterns = [
     path("operator/", views.operator, name="operator"),
     path("supervisor/", views.supervisor, name="supervisor"),
     path("department/", views.department, name="department"),
+    path("department/rows/<str:number>/", views.department_row, name="department-row"),
     path("tickets/<str:number>/", views.ticket_detail, name="ticket-page"),
 ]

@@ -9,13 +9,15 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from tickets.models import Role
+from tickets.models import Kind, Role, Urgency
 
-from . import selectors
+from . import inbox, selectors
+from .wallboard_snapshots import supervisor_page
 
 LANDING_PAGES = {
     Role.OPERATOR: "operator",
@@ -53,20 +55,39 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.OPERATOR, Role.ADMIN)
 def operator(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboards/operator.html", selectors.operator_home(request.user))
+    """The operator console: screen pop, ticket form, routing suggestion, knowledge base, own queue."""
+    context = {**selectors.operator_home(request.user), **selectors.operator_console(request.user)}
+    context.update(kinds=Kind.choices, urgencies=Urgency.choices)
+    return render(request, "dashboards/operator.html", context)
 
 
 @role_required(Role.SUPERVISOR, Role.ADMIN)
 def supervisor(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboards/supervisor.html", selectors.supervisor_home(request.user))
+    """The wallboard and the supervision desk; ?wall=1 is the big-screen mode for a wall display."""
+    context = {**selectors.supervisor_home(request.user), **supervisor_page(request.user)}
+    context["wall"] = request.GET.get("wall", "").lower() in ("1", "true", "yes", "on")
+    return render(request, "dashboards/supervisor.html", context)
 
 
 @role_required(Role.DEPARTMENT)
 def department(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboards/department.html", selectors.department_home(request.user))
+    """The department inbox: the department's open tickets, live, with accept, return, extend, reply."""
+    return render(request, "dashboards/department.html", inbox.department_page(request.user))
+
+
+@role_required(Role.DEPARTMENT)
+def department_row(request: HttpRequest, number: str) -> JsonResponse:
+    """One inbox row as the snapshot has it, for the live page; 404 once the ticket is not in the inbox."""
+    row = inbox.inbox_row_get(request.user, number)
+    if row is None:
+        return JsonResponse({"error": {"code": "not_found", "message": _("Not found.")}}, status=404)
+    return JsonResponse({"row": row.as_json(request.user)})
 
 
 @require_safe
 @login_required
 def ticket_detail(request: HttpRequest, number: str) -> HttpResponse:
-    return render(request, "dashboards/ticket_detail.html", {"page": selectors.ticket_page(request.user, number)})
+    """The ticket and its timeline; for its department also the actions, and live updates."""
+    page = selectors.ticket_page(request.user, number)
+    context = {"page": page, **inbox.ticket_page_extras(request.user, page.ticket)}
+    return render(request, "dashboards/ticket_detail.html", context)

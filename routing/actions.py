@@ -1,18 +1,19 @@
-"""Every write of routing: rule changes (validated, then applied whole), routing at registration, assisting input."""
+"""Every write of routing: rule changes (validated, then applied whole), routing at registration, assisting input,
+a supervisor's escalation (督办)."""
 
 import logging
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from dashboards.publish import SUPERVISORS, department_group, publish
 from tickets import clock
 from tickets.actions import ticket_dispatch
 from tickets.errors import DomainError, NotAllowed
-from tickets.models import WITH_DEPARTMENT, Department, Role, Status, Ticket, User
+from tickets.models import WITH_DEPARTMENT, Action, Department, Role, Status, Ticket, TimelineEntry, User
 
-from .models import AssistInput, Rule, RulesetVersion
+from .models import AssistInput, Escalation, EscalationReason, Rule, RulesetVersion
 from .rules import (
     SPEC_FIELDS,
     RuleChange,
@@ -25,12 +26,14 @@ from .rules import (
 )
 
 __all__ = [
+    "AlreadyEscalated",
     "NotWithDepartments",
     "rule_delete",
     "rule_save",
     "rules_apply",
     "rules_reorder",
     "ticket_assist_input",
+    "ticket_escalate",
     "ticket_route",
 ]
 
@@ -44,6 +47,13 @@ class NotWithDepartments(DomainError):
     """Input on a ticket that no department holds now (not dispatched yet, returned, replied, closed)."""
 
     code = "not_with_departments"
+    http_status = 409
+
+
+class AlreadyEscalated(DomainError):
+    """A supervisor's escalation of a ticket that is already escalated by hand for its current deadline."""
+
+    code = "already_escalated"
     http_status = 409
 
 
@@ -193,3 +203,68 @@ def _assist_department(
     if department.pk not in assisting:
         raise ValidationError({"department": _("“%(name)s” is not assisting on this ticket.") % {"name": department}})
     return department, actor is not None
+
+
+def ticket_escalate(ticket: Ticket, *, actor: User | None, note: str) -> Escalation:
+    """Escalate (督办) a ticket by hand: the supervisors press its lead department, with a note saying why.
+
+    Supervisors and administrators only, while a department holds the ticket (its deadline
+    running), once per deadline: a second escalation before the deadline moves is refused
+    (AlreadyEscalated). The escalation is resolved by the clocks' sweep like an overdue one,
+    when the ticket leaves the department or its deadline moves. Writes the ticket's timeline
+    entry (escalate, the status unchanged) and publishes ticket.escalated (reason "manual") to
+    the supervisors and the lead department.
+    """
+    if actor is not None and not actor.is_superuser and actor.role not in RULE_EDITORS:
+        raise NotAllowed(_("Only supervisors and administrators escalate tickets."))
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": _("Say why the ticket is escalated.")})
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if locked.status not in WITH_DEPARTMENT:
+            raise NotWithDepartments(
+                _("Ticket %(number)s is “%(status)s”: only a ticket a department is handling can be escalated.")
+                % {"number": locked.number, "status": Status(locked.status).label},
+                status=locked.status,
+            )
+        now = clock.now()
+        try:
+            with transaction.atomic():
+                escalation = Escalation.objects.create(
+                    ticket=locked,
+                    reason=EscalationReason.MANUAL,
+                    deadline=locked.deadline,
+                    department_id=locked.lead_department_id,
+                    note=note,
+                    created_by=actor,
+                    created_at=now,
+                )
+        except IntegrityError:
+            raise AlreadyEscalated(
+                _("Ticket %(number)s is already escalated for its current deadline.") % {"number": locked.number}
+            ) from None
+        TimelineEntry.objects.create(
+            ticket=locked,
+            action=Action.ESCALATE,
+            from_status=locked.status,
+            to_status=locked.status,
+            actor=actor,
+            note=note,
+            data={"escalation": escalation.pk, "department": locked.lead_department_id},
+            at=now,
+        )
+        payload = {
+            "ticket": locked.number,
+            "id": locked.pk,
+            "department": locked.lead_department_id,
+            "escalation": escalation.pk,
+            "reason": EscalationReason.MANUAL,
+            "deadline": locked.deadline.isoformat() if locked.deadline else None,
+            "status": locked.status,
+        }
+        groups = [SUPERVISORS]
+        if locked.lead_department_id:
+            groups.append(department_group(locked.lead_department_id))
+        publish("ticket.escalated", payload, groups)
+    return escalation

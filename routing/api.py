@@ -1,4 +1,5 @@
-"""REST endpoints of routing under /api/routing/: rules, explain, simulate, the dispatch queue, return reasons."""
+"""REST endpoints of routing under /api/routing/: rules, explain, simulate, the dispatch queue, return reasons,
+a supervisor's escalation of a ticket (督办) and the supervision lists."""
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -10,11 +11,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dashboards.wallboard_snapshots import supervision_lists
 from tickets.api.pagination import Pagination
-from tickets.api.serializers import ErrorSerializer
+from tickets.api.serializers import ConflictSerializer, ErrorSerializer
+from tickets.models import Role
+from tickets.selectors import ticket_get_for
 
 from . import serializers as s
-from .actions import rule_delete, rule_save, rules_apply, rules_reorder
+from .actions import rule_delete, rule_save, rules_apply, rules_reorder, ticket_escalate
 from .models import Rule
 from .rules import RuleSpec, facts_for_body, rule_specs
 from .selectors import dispatch_queue, dispatch_queue_rows, return_reasons, routing_explain, rules_simulate
@@ -29,6 +33,14 @@ class HotlineStaff(BasePermission):
     def has_permission(self, request: Request, view) -> bool:
         user = request.user
         return bool(user and (user.is_superuser or getattr(user, "is_hotline_staff", False)))
+
+
+class Supervisors(BasePermission):
+    """Supervisors and administrators."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        user = request.user
+        return bool(user and (user.is_superuser or getattr(user, "role", None) in (Role.SUPERVISOR, Role.ADMIN)))
 
 
 def _every(request: Request) -> bool:
@@ -163,3 +175,52 @@ class ReturnReasonViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         return return_reasons()
+
+
+class TicketEscalateView(APIView):
+    """Escalate (督办) a ticket by hand, with a note: supervisors and administrators, while a department holds it.
+
+    Once per deadline (409 `already_escalated` while that escalation is open); the clocks' sweep
+    resolves it when the ticket leaves the department or its deadline moves. Department staff get
+    404 for a ticket not of their department (403 for their own), as on every ticket endpoint.
+    """
+
+    permission_classes = [IsAuthenticated]  # the ticket's visibility first (404), then the role (403)
+
+    @extend_schema(
+        request=s.EscalateSerializer,
+        responses={
+            201: s.EscalationSerializer,
+            400: INVALID,
+            403: OpenApiResponse(ErrorSerializer, description="Only supervisors and administrators escalate."),
+            404: OpenApiResponse(ErrorSerializer, description="No such ticket, or not one of your department's."),
+            409: OpenApiResponse(
+                ConflictSerializer, description="No department holds the ticket now, or it is already escalated."
+            ),
+        },
+    )
+    def post(self, request: Request, number: str, format: str | None = None) -> Response:
+        ticket = ticket_get_for(request.user, number)
+        form = s.EscalateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        escalation = ticket_escalate(ticket, actor=request.user, note=form.validated_data["note"])
+        return Response(s.EscalationSerializer(escalation).data, status=status.HTTP_201_CREATED)
+
+
+class SupervisionView(APIView):
+    """What the supervision page acts on: extension requests, returned tickets, overdue tickets, open escalations.
+
+    The same lists as the supervisor socket's snapshot part `supervision` (docs/dashboards.md);
+    the page reads them again when an event touches one of their tickets.
+    """
+
+    permission_classes = [IsAuthenticated, Supervisors]
+
+    @extend_schema(
+        responses={
+            200: OpenApiTypes.OBJECT,
+            403: OpenApiResponse(ErrorSerializer, description="Only supervisors and administrators."),
+        }
+    )
+    def get(self, request: Request, format: str | None = None) -> Response:
+        return Response(supervision_lists(request.user))

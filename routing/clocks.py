@@ -173,13 +173,13 @@ def reminders_plan(*, now: datetime.datetime) -> int:
     """Plan the reminders of every deadline that has none yet; return how many tickets were planned.
 
     A deadline counts as planned once its 50 % row exists (the unique key's prefix serves the
-    anti-join). The window starts at the latest dispatch or reopen: an extension keeps the start
+    anti-join). The window starts at the latest dispatch, reassignment or reopen: an extension keeps the start
     and moves the end, so its reminders fall in the longer window.
     """
     planned = Reminder.objects.filter(ticket=OuterRef("pk"), kind=ReminderKind.HALF, deadline=OuterRef("deadline"))
-    window = TimelineEntry.objects.filter(ticket=OuterRef("pk"), action__in=[Action.DISPATCH, Action.REOPEN]).order_by(
-        "-at", "-id"
-    )
+    window = TimelineEntry.objects.filter(
+        ticket=OuterRef("pk"), action__in=[Action.DISPATCH, Action.REASSIGN, Action.REOPEN]
+    ).order_by("-at", "-id")
     unplanned = (
         Ticket.objects.filter(status__in=WITH_DEPARTMENT, deadline__isnull=False)
         .filter(~Exists(planned))
@@ -199,6 +199,8 @@ def reminders_plan(*, now: datetime.datetime) -> int:
         # ignore_conflicts: another sweep may have planned the same deadline a moment ago.
         Reminder.objects.bulk_create(rows, ignore_conflicts=True)
         total += len(tickets)
+        if len(tickets) < BATCH:
+            break  # that was everything
     return total
 
 
@@ -311,11 +313,16 @@ def _escalate_all(tickets: QuerySet[Ticket], *, reason: str, now: datetime.datet
     fields = ("pk", "number", "deadline", "lead_department_id")
     total, lost = 0, set()
     for _batch in range(MAX_BATCHES):
-        candidates = list(tickets.exclude(pk__in=lost).values(*fields)[:BATCH])
-        if not candidates:
+        # Ids first, then the rows: the scan reads index entries only (an index-only scan of the open
+        # tickets' status-deadline index on PostgreSQL); only the few survivors are read from the table.
+        ids = list(tickets.exclude(pk__in=lost).values_list("pk", flat=True)[:BATCH])
+        if not ids:
             break
+        candidates = list(Ticket.objects.filter(pk__in=ids).order_by().values(*fields))
         created, lost_now = _escalate(candidates, reason=reason, now=now)
         total, lost = total + created, lost | lost_now
+        if len(ids) < BATCH:
+            break  # that was everything: another scan would only confirm it
     return total
 
 
@@ -326,7 +333,9 @@ def overdue_tickets(now: datetime.datetime, status: str) -> QuerySet[Ticket]:
     deadline < now ORDER BY deadline DESC` is a backward range scan of the (status, deadline)
     index that meets the not-yet-escalated tickets first; the anti-join probes the escalation's
     unique index. (With `status IN (…)` PostgreSQL misjudges how many rows are past due and may
-    scan the whole table.)
+    scan the whole table.) On PostgreSQL the scan for ids is index-only: the partial index of
+    the open tickets (migration 0007) carries the id, so the tickets already escalated, most of
+    those past due, cost an index entry and a probe each, never a read of the table.
     """
     escalated = Escalation.objects.filter(
         ticket=OuterRef("pk"), reason=EscalationReason.OVERDUE, deadline=OuterRef("deadline"), deadline__isnull=False
@@ -362,7 +371,9 @@ def escalations_resolve(*, now: datetime.datetime) -> int:
     )
     still_returned = Ticket.objects.filter(pk=OuterRef("ticket_id"), status=Status.RETURNED)
     open_ = Escalation.objects.filter(resolved_at__isnull=True)
-    resolved = open_.filter(reason=EscalationReason.OVERDUE).filter(~Exists(still_overdue)).update(resolved_at=now)
+    # A supervisor's escalation is for the deadline the department works to: it ends like an overdue one.
+    for_deadline = (EscalationReason.OVERDUE, EscalationReason.MANUAL)
+    resolved = open_.filter(reason__in=for_deadline).filter(~Exists(still_overdue)).update(resolved_at=now)
     resolved += (
         open_.filter(reason=EscalationReason.RETURNED_TWICE).filter(~Exists(still_returned)).update(resolved_at=now)
     )
@@ -401,6 +412,8 @@ def callbacks_schedule(*, now: datetime.datetime) -> int:
                         lost.add(ticket["pk"])  # recorded by an operator (or scheduled by another sweep) meanwhile
                         continue
                     total += 1
+        if len(tickets) < BATCH:
+            break  # that was everything
     return total
 
 

@@ -5,7 +5,9 @@ starts on Monday). Every figure counts events that happened during P, for the de
 held the ticket as lead department at that moment:
 
 received
-    Dispatches (派单) to the department. A ticket dispatched again after a return counts again.
+    Dispatches (派单) to the department. A ticket dispatched again after a return counts again,
+    and so does one a supervisor reassigned (改派) to it; the reassignment ends the previous
+    department's window as a return would, without counting a return.
 accepted
     Acceptances (签收), of a dispatch or of a reopened ticket.
 accepted in time
@@ -72,6 +74,7 @@ __all__ = [
 # The timeline entries the figures are made of.
 WALKED = (
     Action.DISPATCH,
+    Action.REASSIGN,
     Action.ACCEPT,
     Action.APPROVE_EXTENSION,
     Action.REPLY,
@@ -142,7 +145,9 @@ def _windows(entries: Iterable[TimelineEntry]) -> Iterator[Fact | _Window]:
     window: _Window | None = None
     for entry in entries:
         action, at = entry.action, entry.at
-        if action == Action.DISPATCH:
+        if action in (Action.DISPATCH, Action.REASSIGN):
+            if window is not None:  # reassigned: the previous lead's window ends here
+                window.end = at
             department = entry.data.get("department")
             window = _Window(department, at, reopen=False, accept_by=_when(entry.data.get("accept_by")))
             window.deadline = _when(entry.data.get("deadline"))

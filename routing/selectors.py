@@ -348,7 +348,7 @@ def ticket_accept_by(ticket: Ticket) -> datetime.datetime | None:
     if ticket.status not in (Status.DISPATCHED, Status.REOPENED):
         return None
     entry = (
-        TimelineEntry.objects.filter(ticket=ticket, action__in=(Action.DISPATCH, Action.REOPEN))
+        TimelineEntry.objects.filter(ticket=ticket, action__in=(Action.DISPATCH, Action.REASSIGN, Action.REOPEN))
         .order_by("-at", "-id")
         .values_list("data", flat=True)
         .first()

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from tickets.api.serializers import VisibleCitizenField
 from tickets.models import Category, Channel, District, Kind, Urgency
 
-from .models import ReturnReason, Rule
+from .models import Escalation, ReturnReason, Rule
 from .rules import SPEC_FIELDS, RuleChange, RuleSpec
 from .selectors import SIMULATE_DEFAULT, SIMULATE_MAX
 
@@ -144,3 +144,33 @@ class ReturnReasonSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReturnReason
         fields = ["code", "name", "name_en", "needs_note", "names_department", "sort", "is_active"]
+
+
+class EscalateSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        help_text="Why the ticket is escalated (督办); the department reads it in the timeline."
+    )
+
+
+class EscalationSerializer(serializers.ModelSerializer):
+    ticket = serializers.CharField(source="ticket.number", read_only=True)
+    reason_display = serializers.CharField(source="get_reason_display", read_only=True)
+    department_name = serializers.CharField(source="department", read_only=True, default=None)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Escalation
+        fields = [
+            "id",
+            "ticket",
+            "reason",
+            "reason_display",
+            "department",
+            "department_name",
+            "deadline",
+            "note",
+            "created_at",
+            "created_by",
+            "resolved_at",
+        ]
+        read_only_fields = fields

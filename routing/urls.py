@@ -16,4 +16,6 @@ urlpatterns = [
     path("explain/", api.ExplainView.as_view(), name="explain"),
     path("simulate/", api.SimulateView.as_view(), name="simulate"),
     path("queue/", api.DispatchQueueView.as_view(), name="queue"),
+    path("tickets/<str:number>/escalate/", api.TicketEscalateView.as_view(), name="ticket-escalate"),
+    path("supervision/", api.SupervisionView.as_view(), name="supervision"),
 ]

@@ -90,7 +90,7 @@ def call_open(
             actor=None, register=False, channel=Channel.PHONE, citizen=citizen, caller_number=number
         )
         call.ticket = ticket
-        Call.objects.filter(pk=call.pk).update(ticket=ticket)
+        _update_call(call.pk, ticket=ticket.pk)
         publish("call.open", _event(call, citizen_known=citizen is not None), [SUPERVISORS, OPERATORS])
     return OpenedCall(call, ticket, citizen, True)
 
@@ -117,16 +117,48 @@ def _insert_new(call: Call) -> bool:
 
 
 def call_ivr_done(call: Call, *, path: str, digits: str, kind: str = "", at: datetime.datetime | None = None) -> Call:
-    """Record what the caller did in the IVR; a chosen kind goes onto the still-draft ticket. Publishes call.ivr."""
+    """Record what the caller did in the IVR; a chosen kind goes onto the still-draft ticket. Publishes call.ivr.
+
+    Updates and returns `call`, whose ticket (already loaded, as from call_open) gives the number;
+    ticket_choose_kind reads and locks the ticket itself.
+    """
+    ended = at or clock.now()
     with transaction.atomic(savepoint=False):  # as in call_open
-        Call.objects.filter(pk=call.pk).update(
-            ivr_path=path[:255], ivr_digits=digits[:64], ivr_ended_at=at or clock.now()
+        outcome, queue, ticket_id = _update_call(
+            call.pk, ("outcome", "queue", "ticket"), ivr_path=path[:255], ivr_digits=digits[:64], ivr_ended_at=ended
         )
-        call = Call.objects.select_related("ticket").get(pk=call.pk)
+        call.ivr_path, call.ivr_digits, call.ivr_ended_at = path[:255], digits[:64], ended
+        call.outcome, call.queue, call.ticket_id = outcome, queue, ticket_id
         if kind and call.ticket_id and call.ticket.status == Status.DRAFT and call.ticket.kind != kind:
-            call.ticket = ticket_actions.ticket_update(call.ticket, actor=None, version=None, kind=kind)
+            call.ticket = ticket_actions.ticket_choose_kind(call.ticket, kind=kind)
         publish("call.ivr", _event(call, path=call.ivr_path), [SUPERVISORS, OPERATORS])
     return call
+
+
+def _update_call(pk: int, returning: tuple[str, ...] = (), **values: Any) -> tuple[Any, ...]:
+    """UPDATE one call row by id with `values` (by field name), returning the fields named in `returning`.
+
+    The bridge's two updates on every call; a QuerySet.update then a read would be two statements.
+    """
+    quote = connection.ops.quote_name
+    meta = Call._meta
+    fields = [meta.get_field(name) for name in values]
+    # Only the model's own table and column names are interpolated; the values are parameters.
+    sql = "UPDATE {table} SET {assignments} WHERE {pk} = %s{returning}".format(  # noqa: S608
+        table=quote(meta.db_table),
+        assignments=", ".join(f"{quote(field.column)} = %s" for field in fields),
+        pk=quote(meta.pk.column),
+        returning=f" RETURNING {', '.join(quote(meta.get_field(name).column) for name in returning)}"
+        if returning
+        else "",
+    )
+    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values.values(), strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, pk])
+        row = cursor.fetchone() if returning else ()
+    if row is None:
+        raise Call.DoesNotExist(f"no call with id {pk}")
+    return tuple(row)
 
 
 @functools.cache

@@ -324,6 +324,8 @@ class Action(models.TextChoices):
     MERGE = "merge", _("Merge into another ticket")
     CANCEL = "cancel", _("Cancel")
     EDIT = "edit", _("Edit")
+    REASSIGN = "reassign", _("Reassign to another department")
+    ESCALATE = "escalate", _("Escalate")
 
 
 S = Status
@@ -344,6 +346,8 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     Action.REOPEN: ((S.REPLIED,), S.REOPENED),
     Action.MERGE: (OPEN_FOR_MERGE, S.MERGED),
     Action.CANCEL: ((S.DRAFT, S.REGISTERED, S.RETURNED), S.CANCELLED),
+    # A supervisor takes the ticket from its lead department and hands it to another (改派).
+    Action.REASSIGN: ((S.DISPATCHED, S.ACCEPTED, S.REOPENED), S.DISPATCHED),
 }
 
 TERMINAL = frozenset({S.CLOSED_FIRST_CONTACT, S.CLOSED, S.MERGED, S.CANCELLED})

@@ -75,14 +75,18 @@ class Reminder(models.Model):
 class EscalationReason(models.TextChoices):
     OVERDUE = "overdue", _("Overdue")
     RETURNED_TWICE = "returned_twice", _("Returned twice")
+    # By a supervisor's hand (routing.actions.ticket_escalate), with a note.
+    MANUAL = "manual", _("Escalated by a supervisor")
 
 
 class Escalation(models.Model):
-    """A ticket brought to the supervisors (督办): overdue at `deadline`, or returned twice.
+    """A ticket brought to the supervisors (督办): overdue at `deadline`, returned twice, or by hand.
 
     Unique per (ticket, reason, deadline) — and per (ticket, reason) for reasons without a
     deadline, since NULLs never collide in a unique index. `resolved_at` is set by the sweep once
     the ticket no longer is in that situation (replied, returned, deadline extended, re-dispatched).
+    A supervisor's escalation (MANUAL) is made for the deadline the department is working to, so
+    it is resolved like an overdue one, and a ticket is escalated by hand once per deadline.
     """
 
     ticket = models.ForeignKey(Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="escalations")
@@ -93,6 +97,10 @@ class Escalation(models.Model):
     )
     created_at = models.DateTimeField(_("escalated"), default=clock.now, editable=False)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    created_by = models.ForeignKey(
+        User, verbose_name=_("escalated by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -43,7 +43,7 @@ SELF_SERVICE_DONE = "self-service done"
 RATINGS = {"1": Satisfaction.SATISFIED, "2": Satisfaction.BASICALLY, "3": Satisfaction.UNSATISFIED}
 CALLBACK_ATTEMPTS = 3
 # Database connections of one bridge (its worker threads) on PostgreSQL; SQLite takes one writer at a time.
-DB_CONNECTIONS = 8
+DB_CONNECTIONS = 4
 
 
 class Bridge:
@@ -58,13 +58,16 @@ class Bridge:
         db_connections: int | None = None,
         hook_delay: float = 0.0,
     ) -> None:
-        """`db_connections`: worker threads, each with its own connection (default: 8, or 1 on SQLite).
+        """`db_connections`: worker threads, each with its own connection (default: 4); always 1 on SQLite,
+        which lets one writer at a time into the whole file.
 
         `hook_delay`: how long the on-commit hooks (event relays) of calls wait to run together; 0 runs
         each step's hooks before the step returns (tests); the services use HOOK_DELAY.
         """
-        if db_connections is None:
-            db_connections = 1 if connection.vendor == "sqlite" else DB_CONNECTIONS
+        if connection.vendor == "sqlite":
+            db_connections = 1
+        elif db_connections is None:
+            db_connections = DB_CONNECTIONS
         workers = DatabaseWorkers(db_connections, hook_delay=hook_delay)
         self.store = Store(Spool(spool_dir), DatabaseHealth(), TicketNumberPool(reserved_numbers), workers)
         self.menu_ttl = menu_ttl
@@ -76,7 +79,7 @@ class Bridge:
         return cls(
             spool_dir=settings.AGI_SPOOL_DIR,
             reserved_numbers=settings.AGI_RESERVED_NUMBERS,
-            db_connections=getattr(settings, "AGI_DB_CONNECTIONS", None),
+            db_connections=settings.AGI_DB_CONNECTIONS,
             hook_delay=HOOK_DELAY,
         )
 

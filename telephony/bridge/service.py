@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+
+from asgiref.sync import SyncToAsync
 
 from telephony.agi.pyst2_adapter import FastAGISession
 from telephony.agi.server import FastAGIServer
@@ -23,6 +27,7 @@ class BridgeService:
 
     `thread_context`, if given, wraps the work of every bridge thread (each call, each database step,
     each replay round): the embedded run command uses it to send events through daphne's event loop.
+    Without it the service runs an event loop of its own for that (EventLoopThread).
     """
 
     def __init__(
@@ -32,13 +37,14 @@ class BridgeService:
         host: str,
         port: int,
         allowed_hosts: Iterable[str] = (),
-        thread_context: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+        thread_context: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
         maintain_interval: float | None = MAINTAIN_INTERVAL,
         **server_options: float,
     ) -> None:
         self.bridge = bridge
-        self.thread_context = thread_context
-        bridge.store.db.context = thread_context
+        self.events = EventLoopThread() if thread_context is None else None
+        self.thread_context = thread_context or self.events.context  # type: ignore[union-attr]
+        bridge.store.db.context = self.thread_context
         self.server = FastAGIServer(
             self._handle, host=host, port=port, allowed_hosts=list(allowed_hosts), **server_options
         )
@@ -52,6 +58,8 @@ class BridgeService:
         return self.server.address
 
     def start(self) -> tuple[str, int]:
+        if self.events is not None:
+            self.events.start()
         address = self.server.start()
         if self.maintain_interval is None:  # the caller runs bridge.maintain() itself (tests)
             return address
@@ -73,6 +81,8 @@ class BridgeService:
             self.bridge.maintain()
         finally:
             self.bridge.close()
+            if self.events is not None:
+                self.events.stop()
         left = len(self.bridge.store.spool.pending())
         if left:
             logger.warning("%d spooled call(s) left in %s for the next start", left, self.bridge.store.spool.directory)
@@ -89,3 +99,39 @@ class BridgeService:
             except Exception:  # the loop must outlive one bad round; the next one retries
                 logger.exception("spool replay round failed")
             self._stop.wait(self.maintain_interval or MAINTAIN_INTERVAL)
+
+
+class EventLoopThread:
+    """An asyncio loop in a thread of its own, on which the bridge's threads send their events.
+
+    The publisher relays with async_to_sync. From a plain thread that builds a new loop in a new
+    thread for every relay, and channels_redis a new Redis connection for each loop: milliseconds per
+    relay. async_to_sync runs on the loop it finds in asgiref's thread-local instead (as in threads
+    that sync_to_async starts), so `context()` puts this one there. The embedded run command does the
+    same with daphne's loop.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="agi-events", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join()
+        self.loop.close()
+
+    @contextlib.contextmanager
+    def context(self) -> Iterator[None]:
+        local = SyncToAsync.threadlocal
+        if not self.loop.is_running():
+            yield
+            return
+        local.main_event_loop, local.main_event_loop_pid = self.loop, os.getpid()
+        try:
+            yield
+        finally:
+            local.main_event_loop = local.main_event_loop_pid = None

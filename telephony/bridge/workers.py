@@ -8,8 +8,9 @@ and wait for its result.
 
 Each step is one transaction. The event publisher asks for a relay on every commit (one per event,
 in fact); run as asked, the bridge would pay a relay transaction for each of its own. The workers
-take those on-commit hooks out of the step's transaction and run each distinct hook once for all the
-commits of the last `hook_delay` seconds: one relay sends the events of many calls.
+take those on-commit hooks out of the step's transaction, and a thread of their own runs each
+distinct hook once for all the commits of the last `hook_delay` seconds: one relay sends the events
+of many calls, and no call step waits behind it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -31,8 +33,9 @@ from .database import DB_ERRORS, discard_connection
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Hook = Callable[[], object]
 # How long the on-commit hooks of the bridge's transactions wait to be run together. Events reach
-# the dashboards this much later; at 20 calls/s it saves one relay transaction per call.
+# the dashboards this much later; at 20 calls/s it saves about one relay transaction per call.
 HOOK_DELAY = 0.1
 # The call threads' name prefix is "agi "; these are "agi db-1" …, so an outage of the bridge's database
 # connections is an outage of these threads (tests/telephony/test_bridge_outage.py makes one that way).
@@ -52,9 +55,9 @@ class _Job:
 class DatabaseWorkers:
     """`size` threads that run database steps, each thread on its own connection kept open between steps.
 
-    `context` wraps every step and hook run (the embedded run command sends events through daphne's
-    loop with it). With `hook_delay` 0 a step's on-commit hooks run right after its commit, before
-    the step returns, as they would without the workers.
+    `context` wraps every step and hook run (the service sets it: events then go out through one
+    event loop). With `hook_delay` 0 a step's on-commit hooks run right after its commit, on its
+    worker, before the step returns, as they would without the workers (tests).
     """
 
     def __init__(
@@ -70,8 +73,9 @@ class DatabaseWorkers:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._hooks: list[Callable[[], object]] = []
-        self._timer: threading.Timer | None = None
+        self._hooks: list[Hook] = []
+        self._hooks_waiting = threading.Event()
+        self._hook_thread: threading.Thread | None = None
         self._closed = False
 
     def run(self, step: Callable[..., T], *args: Any, atomic: bool = True, **kwargs: Any) -> T:
@@ -83,35 +87,32 @@ class DatabaseWorkers:
         was terminated) is run once more on a new connection: every bridge step is idempotent.
         """
         job = _Job(step, args, kwargs, atomic)
-        self._submit(job)
-        return job.future.result()
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Run the hooks still waiting, then end the threads and close their connections."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            timer, self._timer = self._timer, None
-            threads = list(self._threads)
-        if timer is not None:
-            timer.cancel()
-        if threads:
-            self._jobs.put(_Job(self._run_hooks, (), {}, atomic=False))
-        for _thread in threads:
-            self._jobs.put(None)
-        for thread in threads:
-            thread.join(timeout)
-
-    def _submit(self, job: _Job) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the bridge's database workers are closed")
             while len(self._threads) < self.size:  # started on first use; each connects on its first step
-                thread = threading.Thread(target=self._work, name=THREAD_NAME.format(next(_ids)), daemon=True)
-                self._threads.append(thread)
-                thread.start()
+                self._threads.append(self._start(self._work))
         self._jobs.put(job)
+        return job.future.result()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """End the threads (the hooks still waiting run first) and close their connections."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            threads = list(self._threads)
+            hook_thread = self._hook_thread
+        for _thread in threads:
+            self._jobs.put(None)
+        self._hooks_waiting.set()
+        for thread in [*threads, *([hook_thread] if hook_thread else [])]:
+            thread.join(timeout)
+
+    def _start(self, target: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=target, name=THREAD_NAME.format(next(_ids)), daemon=True)
+        thread.start()
+        return thread
 
     def _work(self) -> None:
         try:
@@ -131,6 +132,8 @@ class DatabaseWorkers:
         for attempt in (1, 2):
             reused = connection.connection is not None
             try:
+                # As Django does between requests: a connection past CONN_MAX_AGE or broken is closed.
+                connection.close_if_unusable_or_obsolete()
                 with self.context():
                     return self._attempt(job)
             except DB_ERRORS as exc:
@@ -152,39 +155,54 @@ class DatabaseWorkers:
             self._defer(hooks)
         return result
 
-    def _defer(self, hooks: list[Callable[[], object]]) -> None:
+    def _defer(self, hooks: list[Hook]) -> None:
         if not hooks:
+            return
+        with self._lock:
+            closing = self._closed
+        if closing:  # the hook thread may be gone already: run them here
+            _run_each(hooks)
             return
         with self._lock:
             for hook in hooks:
                 if not any(hook is waiting for waiting in self._hooks):
                     self._hooks.append(hook)
-            if self._timer is None and not self._closed:
-                self._timer = threading.Timer(self.hook_delay, self._flush)
-                self._timer.daemon = True
-                self._timer.start()
-
-    def _flush(self) -> None:
-        with self._lock:
-            self._timer = None
-            if self._closed:
-                return
-        self._jobs.put(_Job(self._run_hooks, (), {}, atomic=False))
+            if self._hook_thread is None:
+                self._hook_thread = self._start(self._run_hooks)
+        self._hooks_waiting.set()
 
     def _run_hooks(self) -> None:
-        with self._lock:
-            hooks, self._hooks = self._hooks, []
-        _run_each(hooks)
+        """The hook thread: once hooks wait, gather the commits of `hook_delay` more seconds, run each once."""
+        try:
+            while True:
+                self._hooks_waiting.wait()
+                if not self._closed:
+                    time.sleep(self.hook_delay)
+                with self._lock:
+                    hooks, self._hooks = self._hooks, []
+                    self._hooks_waiting.clear()
+                    closed = self._closed
+                try:
+                    # The relay swallows database errors (the periodic sweep retries): drop a broken connection.
+                    connection.close_if_unusable_or_obsolete()
+                except DB_ERRORS:
+                    discard_connection()
+                with self.context():
+                    _run_each(hooks)
+                if closed:
+                    return
+        finally:
+            connections.close_all()
 
 
-def _take_commit_hooks() -> list[Callable[[], object]]:
+def _take_commit_hooks() -> list[Hook]:
     """The on-commit hooks registered in the current transaction, removed from it, each callable once.
 
     Django keeps them in `connection.run_on_commit` as (savepoint ids, callable, robust) and runs them
     at the outermost commit; there is no public way to defer them. Taken just before the commit, they
     are exactly the hooks that commit would run (those of rolled-back savepoints are already gone).
     """
-    hooks: list[Callable[[], object]] = []
+    hooks: list[Hook] = []
     for _savepoints, hook, _robust in connection.run_on_commit:
         if not any(hook is taken for taken in hooks):
             hooks.append(hook)
@@ -192,7 +210,7 @@ def _take_commit_hooks() -> list[Callable[[], object]]:
     return hooks
 
 
-def _run_each(hooks: list[Callable[[], object]]) -> None:
+def _run_each(hooks: list[Hook]) -> None:
     # After the commit, as Django's robust hooks: a failing hook is logged and the others still run.
     for hook in hooks:
         try:

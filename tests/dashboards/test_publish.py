@@ -374,3 +374,54 @@ def test_a_save_after_an_outage_sends_one_batch_and_leaves_the_backlog_to_the_pe
     assert owed == 8 - 2 * 3, "each after-commit relay must stop after one batch"
     relay_outbox()
     assert not OutboxEvent.objects.filter(relayed_at__isnull=True).exists()
+
+
+def test_a_transaction_that_published_several_events_relays_them_in_one_go(
+    db, monkeypatch, django_capture_on_commit_callbacks
+):
+    from dashboards import publish as publisher
+
+    runs = []
+    real = publisher.relay_pending
+
+    def relay(*args, **kwargs):
+        runs.append(real(*args, **kwargs))
+        return runs[-1]
+
+    monkeypatch.setattr(publisher, "relay_pending", relay)
+    with django_capture_on_commit_callbacks(execute=True) as hooks, transaction.atomic():
+        for i in range(3):
+            publish("ticket.test", {"id": i}, [SUPERVISORS])
+    assert len(hooks) == 3  # one per event, as registered
+    assert runs == [3]  # the first sent all three; the others saw theirs sent
+    assert not OutboxEvent.objects.filter(relayed_at__isnull=True).exists()
+
+
+def test_a_relay_after_a_save_also_sends_what_was_committed_while_it_sent(
+    db, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Another writer's relay that found this one busy left its event to it: it must not wait for the periodic task."""
+    from dashboards import publish as publisher
+
+    batches = []
+    real = publisher._send_batch
+
+    def send(layer, batch):
+        batches.append([event.type for event in batch])
+        if len(batches) == 1:  # committed meanwhile by another writer (here: in the relay's own transaction)
+            OutboxEvent.objects.create(type="ticket.late", payload={}, groups=[SUPERVISORS], seqs={})
+        return real(layer, batch)
+
+    monkeypatch.setattr(publisher, "_send_batch", send)
+    with django_capture_on_commit_callbacks(execute=True):
+        publish("ticket.first", {}, [SUPERVISORS])
+    assert batches == [["ticket.first"], ["ticket.late"]]
+    assert not OutboxEvent.objects.filter(relayed_at__isnull=True).exists()
+
+
+def test_relays_outside_an_event_loop_share_one_loop_per_process():
+    from dashboards import publish as publisher
+
+    loop = publisher._relay_loop()
+    assert publisher._relay_loop() is loop
+    assert asyncio.run_coroutine_threadsafe(asyncio.sleep(0, result="ran"), loop).result(timeout=5) == "ran"

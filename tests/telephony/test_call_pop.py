@@ -270,7 +270,8 @@ def test_a_call_through_the_bridge_and_the_queue_pops_on_the_operators_console(t
     colleague = UserFactory(username="huawu2", extension="8002")
     citizen = ticket_actions.citizen_create(name="张三", id_number=VALID_ID, phones=[CALLER])
     mine, theirs = Seat(operator_group(operator.pk)), Seat(operator_group(colleague.pk))
-    server = FastAGIServer(Bridge(spool_dir=tmp_path / "spool", menu_ttl=0).handle, port=0, read_timeout=2.0)
+    bridge = Bridge(spool_dir=tmp_path / "spool", menu_ttl=0)
+    server = FastAGIServer(bridge.handle, port=0, read_timeout=2.0)
     server.start()
     try:
         AsteriskStandIn(digits=["1"]).call(server.address)  # a consultation, then the queue
@@ -301,6 +302,7 @@ def test_a_call_through_the_bridge_and_the_queue_pops_on_the_operators_console(t
         assert theirs.messages() == []
     finally:
         server.stop(timeout=2)
+        bridge.close()  # its database threads keep their connections until then
         mine.close()
         theirs.close()
 

@@ -281,8 +281,8 @@ def test_illegal_transition_is_409_with_the_allowed_next_states_and_changes_noth
     assert ticket.number in body["message"]
     assert body["status"] == Status.ACCEPTED
     assert body["action"] == Action.DISPATCH
-    assert body["allowed_actions"] == ["return", "request_extension", "reply", "merge"]
-    assert body["allowed_next_statuses"] == ["returned", "extension_requested", "replied", "merged"]
+    assert body["allowed_actions"] == ["return", "request_extension", "reply", "merge", "reassign"]
+    assert body["allowed_next_statuses"] == ["returned", "extension_requested", "replied", "merged", "dispatched"]
     assert ticket_state(ticket) == before
 
 
@@ -293,7 +293,13 @@ def test_department_accepting_twice_is_409(api, water_staff, make_ticket, ticket
     response = post(api, water_staff, url(ticket, "accept"))
 
     assert response.status_code == 409
-    assert error(response)["allowed_next_statuses"] == ["returned", "extension_requested", "replied", "merged"]
+    assert error(response)["allowed_next_statuses"] == [
+        "returned",
+        "extension_requested",
+        "replied",
+        "merged",
+        "dispatched",
+    ]
     assert ticket_state(ticket) == before
 
 

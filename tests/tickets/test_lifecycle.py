@@ -46,6 +46,7 @@ FUNCTIONS = {
     Action.REOPEN: actions.ticket_reopen,
     Action.MERGE: actions.ticket_merge,
     Action.CANCEL: actions.ticket_cancel,
+    Action.REASSIGN: actions.ticket_reassign,
 }
 # Who does each move in real life (the ticket belongs to the water bureau).
 PERFORMER = {
@@ -62,6 +63,7 @@ PERFORMER = {
     Action.REOPEN: "operator",
     Action.MERGE: "operator",
     Action.CANCEL: "supervisor",
+    Action.REASSIGN: "supervisor",
 }
 
 
@@ -130,6 +132,7 @@ def move(people, make_ticket):
             Action.REOPEN: ({"note": "仍然停水"}, "仍然停水"),
             Action.MERGE: ({"into": into, "note": "重复来电"}, "重复来电"),
             Action.CANCEL: ({"reason": "测试来电"}, "测试来电"),
+            Action.REASSIGN: ({"department": people.housing, "note": "应由住建局办理"}, "应由住建局办理"),
         }[action]
         actor = actor or getattr(people, PERFORMER[action])
         return lambda: FUNCTIONS[action](ticket, actor=actor, **kwargs), note

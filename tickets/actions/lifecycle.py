@@ -7,12 +7,13 @@ timeline entry, and publishes an event on commit. Nothing else sets `Ticket.stat
 import contextlib
 import contextvars
 import datetime
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,6 +31,7 @@ from ..models import (
     Article,
     Citizen,
     Department,
+    Kind,
     Role,
     Satisfaction,
     Status,
@@ -72,6 +74,7 @@ ACTION_ROLES: dict[str, tuple[str, ...]] = {
     Action.MERGE: (Role.SUPERVISOR, Role.OPERATOR, Role.ADMIN),
     Action.CANCEL: (Role.SUPERVISOR, Role.ADMIN),
     Action.EDIT: HOTLINE_ROLES,
+    Action.REASSIGN: (Role.SUPERVISOR, Role.ADMIN),
 }
 
 
@@ -111,13 +114,29 @@ def _next_number() -> str:
 
 
 def _take_numbers(count: int) -> list[str]:
-    # Runs inside the caller's transaction: the counter row stays locked until it commits.
+    # Runs inside the caller's transaction: the counter row stays locked until it commits. One upsert
+    # (PostgreSQL, SQLite 3.35+) rather than a locking read and a save: it runs for every ticket.
     day = timezone.localdate(clock.now(), NUMBER_ZONE)
-    counter, _created = TicketNumberCounter.objects.select_for_update().get_or_create(day=day)
-    first = counter.last + 1
-    counter.last += count
-    counter.save(update_fields=["last"])
+    day_field = TicketNumberCounter._meta.get_field("day")
+    with connection.cursor() as cursor:
+        cursor.execute(_counter_upsert(connection.vendor), [day_field.get_db_prep_value(day, connection), count])
+        last = cursor.fetchone()[0]
+    first = last - count + 1
     return [f"{day:%Y%m%d}{seq:05d}" for seq in range(first, first + count)]
+
+
+@functools.cache
+def _counter_upsert(_vendor: str) -> str:
+    quote = connection.ops.quote_name
+    meta = TicketNumberCounter._meta
+    table, day, last = (
+        quote(name) for name in (meta.db_table, meta.get_field("day").column, meta.get_field("last").column)
+    )
+    # Only the model's own table and column names are interpolated; the values are parameters.
+    return (
+        f"INSERT INTO {table} ({day}, {last}) VALUES (%s, %s) "  # noqa: S608
+        f"ON CONFLICT ({day}) DO UPDATE SET {last} = {table}.{last} + EXCLUDED.{last} RETURNING {last}"
+    )
 
 
 def ticket_numbers_reserve(count: int) -> list[str]:
@@ -318,40 +337,94 @@ def ticket_dispatch(
                 _("Ticket %(number)s was returned %(count)d times: a supervisor decides where it goes now.")
                 % {"number": t.number, "count": t.return_count}
             )
-        suggestion = ticket_suggestion(t, start=now)
-        lead = department or suggestion.department
-        if lead is None:
-            raise ValidationError({"department": _("No rule suggests a department for this ticket: choose one.")})
-        follows = suggestion.department is not None and suggestion.department.pk == lead.pk
-        helpers = list(assisting) if assisting is not None else suggestion.assisting if follows else []
-        helpers = [d for d in dict.fromkeys(helpers) if d.pk != lead.pk]
-        if not lead.is_active or any(not d.is_active for d in helpers):
-            raise ValidationError({"department": _("Tickets can only be dispatched to active departments.")})
-        changed = ["lead_department", "deadline", "dispatched_at"]
-        if follows:
-            if suggestion.urgency != t.urgency:
-                data["urgency"] = [t.urgency, suggestion.urgency]
-                t.urgency = suggestion.urgency
-                changed.append("urgency")
-            if suggestion.rule is not None:
-                data["rule"] = suggestion.rule.id
-        t.lead_department = lead
-        t.deadline = (
-            deadline
-            or (suggestion.deadline if follows else None)
-            or deadline_for(kind=t.kind, urgency=t.urgency, start=now)
-        )
-        t.dispatched_at = now
-        t.assisting_departments.set(helpers)
-        data.update(
-            department=lead.pk,
-            assisting=[d.pk for d in helpers],
-            accept_by=_accept_by(t, now),
-            deadline=t.deadline.isoformat(),  # the reports judge this handling window by it
-        )
-        return changed
+        return _hand_to(t, department=department, assisting=assisting, deadline=deadline, now=now, data=data)
 
     return _transition(ticket, Action.DISPATCH, actor=actor, note=note, data=data, apply=apply)
+
+
+def _hand_to(
+    t: Ticket,
+    *,
+    department: Department | None,
+    assisting: Iterable[Department] | None,
+    deadline: datetime.datetime | None,
+    now: datetime.datetime,
+    data: dict[str, Any],
+) -> list[str]:
+    """Give the locked ticket a lead department and a fresh handling window (a dispatch or a reassignment).
+
+    What is not given comes from the routing suggestion, as ticket_dispatch describes; `data` gets
+    what the timeline entry records of the window (department, assisting, accept_by, deadline).
+    """
+    suggestion = ticket_suggestion(t, start=now)
+    lead = department or suggestion.department
+    if lead is None:
+        raise ValidationError({"department": _("No rule suggests a department for this ticket: choose one.")})
+    follows = suggestion.department is not None and suggestion.department.pk == lead.pk
+    helpers = list(assisting) if assisting is not None else suggestion.assisting if follows else []
+    helpers = [d for d in dict.fromkeys(helpers) if d.pk != lead.pk]
+    if not lead.is_active or any(not d.is_active for d in helpers):
+        raise ValidationError({"department": _("Tickets can only be dispatched to active departments.")})
+    changed = ["lead_department", "deadline", "dispatched_at"]
+    if follows:
+        if suggestion.urgency != t.urgency:
+            data["urgency"] = [t.urgency, suggestion.urgency]
+            t.urgency = suggestion.urgency
+            changed.append("urgency")
+        if suggestion.rule is not None:
+            data["rule"] = suggestion.rule.id
+    t.lead_department = lead
+    t.deadline = (
+        deadline
+        or (suggestion.deadline if follows else None)
+        or deadline_for(kind=t.kind, urgency=t.urgency, start=now)
+    )
+    t.dispatched_at = now
+    t.assisting_departments.set(helpers)
+    data.update(
+        department=lead.pk,
+        assisting=[d.pk for d in helpers],
+        accept_by=_accept_by(t, now),
+        deadline=t.deadline.isoformat(),  # the reports judge this handling window by it
+    )
+    return changed
+
+
+def ticket_reassign(
+    ticket: Ticket,
+    *,
+    actor: User | None,
+    department: Department,
+    note: str,
+    deadline: datetime.datetime | None = None,
+) -> Ticket:
+    """dispatched | accepted | reopened → dispatched to another lead department (改派), by a supervisor.
+
+    The ticket leaves its lead department (and its assisting ones) and starts a new handling
+    window at the new lead, as a dispatch would: the deadline given, else the rule's when the
+    new lead is the suggested department (with its assisting departments), else the time limit
+    for the ticket's kind and urgency. `note` (why) is required. An extension request must be
+    decided first. The timeline entry records the window like a dispatch's, plus `from_department`.
+    Publishes ticket.reassign to the supervisors, the operators and every department that held
+    the ticket or holds it now.
+    """
+    note = _required(note, "note", _("Say why the ticket goes to another department."))
+    now = clock.now()
+    if deadline is not None:
+        deadline_check(deadline, now=now)
+    data: dict[str, Any] = {}
+    held_by: list[int | None] = []
+
+    def apply(t: Ticket) -> list[str]:
+        if department.pk == t.lead_department_id:
+            raise ValidationError({"department": _("The ticket is already with this department: choose another.")})
+        data["from_department"] = t.lead_department_id
+        held_by.extend([t.lead_department_id, *t.assisting_departments.values_list("id", flat=True)])
+        return _hand_to(t, department=department, assisting=None, deadline=deadline, now=now, data=data)
+
+    return _transition(
+        ticket, Action.REASSIGN, actor=actor, note=note, data=data, apply=apply, extra_departments=held_by
+    )
 
 
 def _accept_by(t: Ticket, start: datetime.datetime) -> str:
@@ -630,6 +703,43 @@ def ticket_update(ticket: Ticket, *, actor: User | None, version: int | None, **
             at=locked.updated_at,
         )
         publish("ticket.edit", _event(locked, Action.EDIT, locked.status, diff), _groups(locked))
+    return locked
+
+
+def ticket_choose_kind(ticket: Ticket, *, kind: str) -> Ticket:
+    """The caller chose `kind` in the phone menu: set it on the ticket while it is still a draft.
+
+    The bridge's edit on every call, so a lean one: the row locked, no form validation beyond the
+    kind itself. A ticket that is no longer a draft (an operator took it over), or already of that
+    kind, is returned unchanged. Writes the edit's timeline entry and publishes ticket.edit.
+    """
+    if kind not in Kind.values:
+        raise ValidationError({"kind": _("Choose one of the ticket kinds.")})
+    with transaction.atomic(savepoint=False):  # nothing to recover half-way; callers run it in their transaction
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if locked.status != Status.DRAFT or locked.kind == kind:
+            return locked
+        diff = {"kind": [locked.kind, kind]}
+        locked.kind = kind
+        locked.version += 1
+        locked.updated_at = clock.now()
+        locked.save(update_fields=["kind", "version", "updated_at"])
+        TimelineEntry.objects.create(
+            ticket=locked,
+            action=Action.EDIT,
+            from_status=locked.status,
+            to_status=locked.status,
+            actor=None,
+            data={"changed": diff},
+            at=locked.updated_at,
+        )
+        # A draft has no assisting departments (they come with the dispatch): no query for them.
+        groups = [
+            SUPERVISORS,
+            OPERATORS,
+            *([department_group(locked.lead_department_id)] if locked.lead_department_id else []),
+        ]
+        publish("ticket.edit", _event(locked, Action.EDIT, locked.status, diff), groups)
     return locked
 
 

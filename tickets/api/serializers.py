@@ -370,6 +370,21 @@ class CloseSerializer(NoteSerializer):
     satisfaction = serializers.ChoiceField(choices=[Satisfaction.SATISFIED, Satisfaction.BASICALLY])
 
 
+class ReassignSerializer(serializers.Serializer):
+    """A supervisor hands the ticket to another lead department; the deadline follows the routing rules."""
+
+    department = serializers.PrimaryKeyRelatedField(
+        queryset=Department.objects.all(), help_text="The new lead department (not the current one)."
+    )
+    note = serializers.CharField(help_text="Why the ticket goes to another department.")
+    deadline = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Left out: the rule's when the new lead is the suggested department, else the time limit.",
+    )
+
+
 class MergeSerializer(NoteSerializer):
     into = VisibleTicketField(help_text="The number of the main ticket, which carries on for both.")
 
@@ -388,6 +403,7 @@ TRANSITION_INPUT = {
     Action.REOPEN: RequiredNoteSerializer,
     Action.MERGE: MergeSerializer,
     Action.CANCEL: CancelSerializer,
+    Action.REASSIGN: ReassignSerializer,
 }
 
 

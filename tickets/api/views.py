@@ -50,6 +50,7 @@ TRANSITION_FUNCTIONS = {
     Action.REOPEN: actions.ticket_reopen,
     Action.MERGE: actions.ticket_merge,
     Action.CANCEL: actions.ticket_cancel,
+    Action.REASSIGN: actions.ticket_reassign,
 }
 
 

@@ -10,6 +10,7 @@
  *   });
  *   live.on("ticket.dispatch", (payload, message) => { ... });  // more handlers, from any script
  *   live.onSnapshot((data, snapshot) => { ... });
+ *   live.onMessage("wallboard", (message) => { ... });  // a view's own messages (not events: no stream)
  *   live.resync();                               // ask for a fresh snapshot (e.g. after a failed fetch)
  *
  * Events come in order and each exactly once between two snapshots. When one is missing (its
@@ -39,6 +40,7 @@
     this.eventHandlers = {};
     this.anyEventHandlers = options.onEvent ? [options.onEvent] : [];
     this.stateHandlers = options.onState ? [options.onState] : [];
+    this.messageHandlers = {}; // message type -> handlers, for a view's own messages (e.g. "wallboard")
     this.banner = new Banner(document.getElementById("live-banner"), this);
     this.state = null;
     this.socket = null;
@@ -75,6 +77,13 @@
 
   Live.prototype.onSnapshot = function (handler) {
     this.snapshotHandlers.push(handler);
+    return this;
+  };
+
+  // Messages a view sends besides the protocol's own, e.g. the supervisor's {"type": "wallboard"}
+  // refresh: whole parts that replace what the page shows, carrying no stream number.
+  Live.prototype.onMessage = function (type, handler) {
+    (this.messageHandlers[type] = this.messageHandlers[type] || []).push(handler);
     return this;
   };
 
@@ -191,7 +200,11 @@
     if (message.type === "snapshot") this.applySnapshot(message);
     else if (message.type === "event") this.applyEvent(message);
     else if (message.type === "heartbeat") this.checkHeartbeat(message.streams || {});
-    else if (message.type === "error" && window.console) console.warn("live:", message);
+    else if (message.type === "error") {
+      if (window.console) console.warn("live:", message);
+    } else if (this.state === "live" || this.state === "resyncing") {
+      call(this.messageHandlers[message.type] || [], [message]); // before the first snapshot: it follows
+    }
   };
 
   Live.prototype.applySnapshot = function (snapshot) {

@@ -6,6 +6,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from callcentre.heap import heap_freeze
 from telephony.bridge import Bridge, BridgeService
 
 
@@ -46,6 +47,9 @@ class Command(BaseCommand):
                 host, port = service.start()
             except OSError as exc:
                 raise CommandError(f"cannot listen on {options['host']}:{options['port']}: {exc}") from exc
+            # Full collections would otherwise walk Django's whole start-up heap: a 60-70 ms stall of
+            # every call in progress, every few seconds under load (callcentre/heap.py).
+            heap_freeze()
             self.stdout.write(f"FastAGI bridge listening on agi://{host}:{port}/hotline")
             self.stdout.write(f"  allowed Asterisk hosts: {', '.join(allowed) if allowed else 'any'}")
             self.stdout.write(f"  spool: {service.bridge.store.spool.directory}")

@@ -1,0 +1,285 @@
+"""Benchmark: dispatching one ticket through the API on PostgreSQL (issue 4: p99 under 50 ms).
+
+    .venv/bin/python bench/routing_dispatch.py [--quick] [--dispatches 500] [--no-redis]
+
+Production settings (DEBUG off, token authentication, the request arriving over HTTPS from the
+proxy), 1,000 routing rules, a ticket table with a history behind it, and the Redis channel
+layer (db 6) receiving the events on commit. Registered tickets are created through the real
+actions (those an auto-dispatch rule sends at once are set aside); then each one is dispatched
+with POST /api/tickets/{number}/dispatch/ through Django's full request stack (the test
+client: URL routing, middleware, DRF, the action, the event outbox and its relay), timed one
+request at a time. Most take the rule's suggestion; some name another department, as an
+operator overriding the suggestion does; a few go through a supervisor.
+"""
+
+import datetime
+import functools
+import gc
+import json
+import random
+import time
+
+from routing_common import (
+    DEFAULT_REDIS,
+    Body,
+    City,
+    Progress,
+    Report,
+    arguments,
+    bodies_generate,
+    city_load,
+    django_setup,
+    latency_summary,
+    load_average,
+    meta_get,
+    meta_set,
+    print_header,
+    rows_insert,
+    rules_install,
+    say,
+)
+
+TARGET_P99_MS = 50.0
+WARM_UP = 30
+BACKGROUND_PREFIX = "7"  # numbers of the history tickets written by this benchmark
+
+
+def background_install(city: City, count: int, *, seed: int) -> None:
+    """`count` closed tickets of the last year, so the ticket table and its indexes are not toy-sized."""
+    from django.db import connection
+
+    from tickets.models import Ticket
+
+    key = f"{count} seed={seed}"
+    if meta_get("dispatch.background") == key:
+        say(f"{count:,} history tickets already there")
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM tickets_ticket WHERE number LIKE %s", [BACKGROUND_PREFIX + "%"])
+    now = datetime.datetime.now(datetime.UTC)
+    bodies = bodies_generate(min(count, 5_000), seed=seed + 7, now=now)
+    departments = [d.pk for d in city.departments.values()]
+    rng = random.Random(seed + 3)
+
+    def rows():
+        for number in range(count):
+            body = bodies[number % len(bodies)]
+            created = now - datetime.timedelta(seconds=rng.randrange(365 * 86400))
+            yield {
+                "number": f"{BACKGROUND_PREFIX}{number:013d}",
+                "kind": body.kind,
+                "channel": body.channel,
+                "status": "closed",
+                "caller_number": body.caller_number,
+                "title": body.title,
+                "description": body.description,
+                "district_id": city.districts[body.district].pk,
+                "category_id": city.categories[body.category].pk,
+                "lead_department_id": rng.choice(departments),
+                "created_at": created,
+                "registered_at": created,
+                "dispatched_at": created,
+                "deadline": created + datetime.timedelta(days=5),
+                "closed_at": created + datetime.timedelta(days=3),
+                "updated_at": created + datetime.timedelta(days=3),
+            }
+
+    rows_insert(Ticket, rows(), total=count, label="history tickets")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE tickets_ticket")
+    meta_set("dispatch.background", key)
+
+
+def users() -> tuple[object, object, str, str]:
+    """The operator and the supervisor who dispatch, with their API tokens."""
+    from rest_framework.authtoken.models import Token
+
+    from tickets.models import Role, User
+
+    operator, _created = User.objects.get_or_create(
+        username="bench_operator", defaults={"role": Role.OPERATOR, "first_name": "叶晓婷"}
+    )
+    supervisor, _created = User.objects.get_or_create(
+        username="bench_supervisor", defaults={"role": Role.SUPERVISOR, "first_name": "陈志强"}
+    )
+    return (
+        operator,
+        supervisor,
+        Token.objects.get_or_create(user=operator)[0].key,
+        Token.objects.get_or_create(user=supervisor)[0].key,
+    )
+
+
+def registered_tickets(city: City, operator, count: int, *, seed: int) -> list:
+    """`count` tickets left registered after routing (an auto-dispatch rule takes the others)."""
+    from tickets import actions
+    from tickets.models import Status
+
+    bodies: list[Body] = bodies_generate(
+        count * 4, seed=seed + int(time.time()), now=datetime.datetime.now(datetime.UTC)
+    )
+    waiting, made = [], 0
+    progress = Progress("registering tickets through ticket_create (auto-dispatched ones set aside)", count)
+    for body in bodies:
+        ticket = actions.ticket_create(
+            actor=operator,
+            kind=body.kind,
+            channel=body.channel,
+            urgency=body.urgency,
+            title=body.title,
+            description=body.description,
+            district=city.districts[body.district],
+            category=city.categories[body.category],
+            caller_number=body.caller_number,
+        )
+        made += 1
+        if ticket.status == Status.REGISTERED:
+            waiting.append(ticket)
+            progress.update(len(waiting))
+            if len(waiting) == count:
+                break
+    say(f"{made:,} tickets registered, {made - len(waiting):,} of them dispatched at once by a rule")
+    return waiting
+
+
+def breakdown_install() -> dict[str, list[float]]:
+    """Time the parts of a dispatch request (wall clock, ms per call); for --breakdown only."""
+    import dashboards.publish
+    import tickets.actions.lifecycle
+    import tickets.api.views
+
+    spent: dict[str, list[float]] = {}
+
+    def wrap(owner: object, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent.setdefault(label, []).append((time.perf_counter() - started) * 1000)
+
+        setattr(owner, name, timed)
+
+    wrap(tickets.api.views, "ticket_get_for", "view: read the ticket (7 joins + prefetch)")
+    wrap(tickets.actions.lifecycle, "_transition", "action: lock, write, timeline, outbox, commit")
+    wrap(tickets.actions.lifecycle, "ticket_suggestion", "  of which routing: rule match + suggestion")
+    wrap(tickets.actions.lifecycle, "_accept_by", "  of which routing: sign-for deadline")
+    wrap(dashboards.publish, "_relay_after_commit", "  of which the relay to the channel layer")
+    wrap(tickets.api.views.TicketViewSet, "_out", "view: read back and serialise")
+    return spent
+
+
+def main() -> None:
+    parser = arguments(__doc__.splitlines()[0])
+    parser.add_argument("--dispatches", type=int, default=None, help="timed dispatches (default 500; quick 50)")
+    parser.add_argument("--rules", type=int, default=1000)
+    parser.add_argument(
+        "--background", type=int, default=None, help="closed history tickets (default 200,000; quick 0)"
+    )
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS)
+    parser.add_argument("--no-redis", action="store_true", help="in-memory channel layer instead of Redis")
+    parser.add_argument("--breakdown", action="store_true", help="also time the parts of each request")
+    args = parser.parse_args()
+    dispatches = args.dispatches or (50 if args.quick else 500)
+    background = args.background if args.background is not None else (0 if args.quick else 200_000)
+    django_setup(args.database_url, redis_url=None if args.no_redis else args.redis_url)
+
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from tickets.models import Status, Ticket
+
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    print_header(f"Dispatch through the API: {dispatches:,} dispatches, {args.rules:,} rules, {layer}")
+    report = Report()
+    city = city_load()
+    rules_install(city, args.rules, seed=args.seed)
+    if background:
+        background_install(city, background, seed=args.seed)
+    operator, supervisor, operator_token, supervisor_token = users()
+    probe = 10
+    tickets = registered_tickets(city, operator, WARM_UP + dispatches + probe, seed=args.seed)
+    report.figure("tickets in the table", f"{Ticket.objects.count():,}")
+
+    rng = random.Random(args.seed)
+    departments = [d.pk for d in city.departments.values()]
+    client = Client()
+
+    def dispatch(ticket) -> tuple[float, float, int, bytes]:
+        choice = rng.random()
+        token = supervisor_token if choice < 0.1 else operator_token
+        body: dict = {}
+        if choice > 0.8:  # the operator overrides the suggestion
+            body = {"department": rng.choice(departments), "note": "根据诉求内容改派至该单位办理。"}
+        started, cpu = time.perf_counter(), time.process_time()
+        response = client.post(
+            f"/api/tickets/{ticket.number}/dispatch/",
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Token {token}",
+            HTTP_X_FORWARDED_PROTO="https",
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        return elapsed, (time.process_time() - cpu) * 1000, response.status_code, response.content
+
+    for ticket in tickets[:WARM_UP]:
+        dispatch(ticket)
+    spent = breakdown_install() if args.breakdown else {}
+    pauses: list[float] = []
+    gc_started = [0.0]
+
+    def gc_watch(phase: str, info: dict) -> None:
+        if info.get("generation") == 2:
+            if phase == "start":
+                gc_started[0] = time.perf_counter()
+            else:
+                pauses.append((time.perf_counter() - gc_started[0]) * 1000)
+
+    gc.callbacks.append(gc_watch)
+    samples, cpu_samples, failures = [], [], []
+    progress = Progress("dispatching", dispatches)
+    for number, ticket in enumerate(tickets[WARM_UP : WARM_UP + dispatches], start=1):
+        elapsed, cpu, code, content = dispatch(ticket)
+        samples.append(elapsed)
+        cpu_samples.append(cpu)
+        if code != 200:
+            failures.append((ticket.number, code, content[:300]))
+        progress.update(number)
+    gc.callbacks.remove(gc_watch)
+    with CaptureQueriesContext(connection) as queries:
+        for ticket in tickets[WARM_UP + dispatches :]:
+            dispatch(ticket)
+    done = Ticket.objects.filter(pk__in=[t.pk for t in tickets[WARM_UP:]], status=Status.DISPATCHED).count()
+
+    figures = latency_summary(samples)
+    report.figure("latency mean / p50 / p90", f"{figures['mean']:.1f} / {figures['p50']:.1f} / {figures['p90']:.1f} ms")
+    report.figure("latency p99 / max", f"{figures['p99']:.1f} / {figures['max']:.1f} ms")
+    cpu = latency_summary(cpu_samples)
+    report.figure("CPU of this process per request p50 / p99", f"{cpu['p50']:.1f} / {cpu['p99']:.1f} ms")
+    report.figure("one client, back to back", f"{1000 * len(samples) / sum(samples):.0f} dispatches/s")
+    report.figure("load average at the end", load_average())
+    longest = f", longest {max(pauses):.1f} ms" if pauses else ""
+    report.figure("full garbage collections while timing", f"{len(pauses)}{longest}")
+    report.figure("queries per dispatch (request to response)", f"{len(queries) / probe:.0f}")
+    for label, values in spent.items():
+        report.figure(label, f"{sum(values) / len(samples):.1f} ms per request")
+    if failures:
+        for number, code, content in failures[:3]:
+            say(f"ticket {number}: HTTP {code} {content!r}")
+    report.check(
+        "every dispatch answered 200 and the ticket is dispatched",
+        not failures and done == dispatches + probe,
+        f"{len(samples) - len(failures)}/{len(samples)} answered 200; {done} dispatched",
+    )
+    report.target(f"p99 of {len(samples)} dispatches", figures["p99"], TARGET_P99_MS, "ms", higher_is_better=False)
+    report.exit()
+
+
+if __name__ == "__main__":
+    main()
