@@ -287,6 +287,8 @@ def test_a_ticket_returned_twice_is_flagged_and_only_a_supervisor_dispatches_it(
     flagged = OutboxEvent.objects.get(id__gt=events, type="ticket.return_flagged")
     assert flagged.groups == [SUPERVISORS]
     assert flagged.payload["return_count"] == 2
+    assert flagged.payload["from"] == Status.DISPATCHED and flagged.payload["status"] == Status.RETURNED
+    assert "lead_department" in flagged.payload["changed"]
 
     refused = post(api, operator, url(ticket, "dispatch"), {"department": water.pk})
     assert refused.status_code == 403

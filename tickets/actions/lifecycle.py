@@ -467,8 +467,10 @@ def ticket_return(
         data["responsible"] = responsible.pk
     # Read from the locked row: every department that held the ticket hears it is gone.
     held_by: list[int | None] = []
+    before: dict[str, str] = {}
 
     def apply(t: Ticket) -> list[str]:
+        before["status"] = t.status
         if responsible is not None and responsible.pk == t.lead_department_id:
             raise ValidationError({"responsible": _("Name the department responsible, not your own.")})
         data["department"] = t.lead_department_id
@@ -492,7 +494,8 @@ def ticket_return(
             extra_departments=held_by,
         )
         if data.get("flagged"):
-            payload = {**_event(returned, Action.RETURN, "", []), "return_count": returned.return_count}
+            changed = ["lead_department", "deadline", "return_count"]
+            payload = {**_event(returned, Action.RETURN, before["status"], changed), "return_count": returned.return_count}
             publish("ticket.return_flagged", payload, [SUPERVISORS])
     return returned
 
