@@ -1,18 +1,18 @@
-"""Shared set-up of the routing benchmarks: Django against a bench database, demo-city data, rules, reporting.
+"""Shared machinery of the routing benchmarks: Django on a bench database, progress, verdicts, bulk rows.
 
-The benchmarks are scripts, not tests: each one prints its figures and a PASS / FAIL line per
-target from issue 4, and exits 1 when a target is missed. See bench/README.md.
+The benchmarks are scripts, not tests: each one prints its figures and a PASS / MISS line per
+target of issue 4, and exits 1 when a target is missed. Each has `main()` (set up Django on its
+own database, then `run()`) and `run(args)` (Django already set up: tests/bench runs it on the
+test database). See bench/README.md.
 """
 
 import argparse
-import datetime
 import os
 import platform
-import random
-import re
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,6 @@ if str(ROOT) not in sys.path:
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/routebench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/6"
-RULE_NOTE = "bench:routing"  # marks the rules these benchmarks write, with their count and seed
 
 
 # --- Django against a bench database ----------------------------------------------------------
@@ -36,32 +35,46 @@ def arguments(description: str, *, database: str = DEFAULT_DATABASE) -> argparse
     parser.add_argument("--quick", action="store_true", help="a short smoke run with small numbers")
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", database),
-        help=f"the bench database, created if missing; its data is replaced (default {database})",
+        default=os.environ.get("BENCH_DATABASE_URL"),
+        help=f"the bench database, created if missing and reused as it is (default {database}; "
+        "with --quick the same name ending in _quick, so a smoke run leaves the full run's data alone)",
+    )
+    parser.set_defaults(default_database=database)
+    parser.add_argument(
+        "--fresh", action="store_true", help="drop the bench database first (otherwise its seeded rows are reused)"
     )
     parser.add_argument("--seed", type=int, default=12345)
     return parser
 
 
-def _ensure_postgres_database(url: str) -> None:
+def database_url(args: argparse.Namespace) -> str:
+    """The bench database of this run: --database-url, else the default (its _quick twin for --quick)."""
+    if args.database_url:
+        return args.database_url
+    return args.default_database + ("_quick" if args.quick else "")
+
+
+def _postgres_database(url: str, *, fresh: bool) -> None:
+    """Create the bench database if missing (after dropping it, with `fresh`)."""
     import psycopg
 
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
+    maintenance = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True) as connection:
+        if fresh:
+            say(f"dropping database {name}")
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
             say(f"creating database {name}")
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def django_setup(
-    database_url: str, *, redis_url: str | None = None, production: bool = True, options: dict | None = None
-) -> None:
-    """Configure Django for the bench database and migrate it.
+def django_setup(database_url: str, *, redis_url: str | None = None, fresh: bool = False) -> None:
+    """Configure Django on the bench database, as a deployment runs, and migrate it.
 
-    `production` runs with DEBUG off, as a deployment does: no query log kept per request, the
-    production security middleware settings. Requests then come "from the proxy" over HTTPS.
+    DEBUG off (no query log kept per request, the production security settings); requests
+    then come "from the proxy" over HTTPS. Without `redis_url` the in-memory channel layer.
     """
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callcentre.settings")
@@ -70,22 +83,18 @@ def django_setup(
         os.environ["REDIS_URL"] = redis_url
     else:
         os.environ.pop("REDIS_URL", None)
-    if production:
-        os.environ["DJANGO_DEBUG"] = "0"
-        os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-        os.environ.setdefault("HOTLINE_PII_KEY", "bench-only-pii-key")
-        os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost")
+    os.environ["DJANGO_DEBUG"] = "0"
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
+    os.environ.setdefault("HOTLINE_PII_KEY", "bench-only-pii-key")
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost")
     if database_url.startswith(("postgres://", "postgresql://")):
-        _ensure_postgres_database(database_url)
+        _postgres_database(database_url, fresh=fresh)
     import django
 
+    # Benchmarks never run collectstatic; WhiteNoise warns once per process that the directory is missing.
+    warnings.filterwarnings("ignore", "No directory at", UserWarning)
     django.setup()
     from django.core.management import call_command
-    from django.db import connections
-
-    if options:  # database OPTIONS to try out (e.g. server_side_binding), before the first connection
-        connections["default"].close()
-        connections["default"].settings_dict.setdefault("OPTIONS", {}).update(options)
 
     started = time.perf_counter()
     call_command("migrate", verbosity=0, interactive=False)
@@ -126,20 +135,12 @@ def machine() -> dict[str, str]:
     from django.db import connection
 
     cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     ram = "?"
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
+        cpu = next(line.split(":", 1)[1].strip() for line in _lines("/proc/cpuinfo") if line.startswith("model name"))
+        total = next(line for line in _lines("/proc/meminfo") if line.startswith("MemTotal"))
+        ram = f"{int(total.split()[1]) / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration):
         pass
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -156,10 +157,14 @@ def machine() -> dict[str, str]:
     }
 
 
+def _lines(path: str) -> list[str]:
+    return Path(path).read_text().splitlines()
+
+
 def load_average() -> str:
-    """The machine's 1-minute load average: other processes' work shows in wall-clock latencies."""
+    """The machine's load averages (1, 5, 15 minutes): other processes' work shows in wall-clock figures."""
     try:
-        return f"{os.getloadavg()[0]:.2f}"
+        return " / ".join(f"{value:.2f}" for value in os.getloadavg())
     except OSError:
         return "?"
 
@@ -168,14 +173,14 @@ def print_header(title: str) -> None:
     info = machine()
     print(f"\n== {title}")
     print(f"   {info['cpu']}, {info['cores']} cores, {info['ram']} RAM; Python {info['python']}; {info['database']}")
-    print(f"   load average at start: {load_average()}")
+    print(f"   load average at start (1 / 5 / 15 min): {load_average()}", flush=True)
 
 
 @dataclass
 class Report:
-    """The figures of one run and the verdict on each target."""
+    """The figures of one run and the verdict on each target and check."""
 
-    results: list[tuple[str, bool]] = field(default_factory=list)
+    results: dict[str, bool] = field(default_factory=dict)
 
     def figure(self, label: str, value: str) -> None:
         print(f"   {label:<52} {value}", flush=True)
@@ -183,20 +188,24 @@ class Report:
     def target(self, label: str, value: float, target: float, unit: str, *, higher_is_better: bool) -> bool:
         met = value >= target if higher_is_better else value < target
         relation = "≥" if higher_is_better else "<"
-        verdict = "PASS" if met else "FAIL"
-        print(f"   {verdict}  {label}: {value:,.1f} {unit} (target {relation} {target:,.0f} {unit})", flush=True)
-        self.results.append((label, met))
+        print(
+            f"   {'PASS' if met else 'MISS'}  {label}: {value:,.1f} {unit} (target {relation} {target:,.0f} {unit})",
+            flush=True,
+        )
+        self.results[label] = met
         return met
 
     def check(self, label: str, ok: bool, detail: str = "") -> bool:
-        print(f"   {'PASS' if ok else 'FAIL'}  {label}{': ' + detail if detail else ''}", flush=True)
-        self.results.append((label, ok))
+        print(f"   {'PASS' if ok else 'MISS'}  {label}{': ' + detail if detail else ''}", flush=True)
+        self.results[label] = ok
         return ok
 
-    def exit(self) -> None:
-        failed = [label for label, ok in self.results if not ok]
-        print(f"\n   {'all targets met' if not failed else 'MISSED: ' + '; '.join(failed)}", flush=True)
-        sys.exit(1 if failed else 0)
+    def verdict(self) -> int:
+        """Print the summary line; 0 when every target and check passed, else 1."""
+        missed = [label for label, ok in self.results.items() if not ok]
+        print(f"\n   {'all targets met' if not missed else 'MISSED: ' + '; '.join(missed)}", flush=True)
+        print(f"   load average at the end (1 / 5 / 15 min): {load_average()}", flush=True)
+        return 1 if missed else 0
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -216,255 +225,34 @@ def latency_summary(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-# --- the demo city -----------------------------------------------------------------------------
-
-
-@dataclass
-class City:
-    """The demo city's reference rows, by code."""
-
-    departments: dict[str, Any]
-    districts: dict[str, Any]
-    categories: dict[str, Any]
-
-    @property
-    def leaves(self) -> list[Any]:
-        from tickets.demo import CATEGORIES
-
-        return [leaf for root in CATEGORIES for leaf in root.leaves]
-
-
-def city_load() -> City:
-    """Departments, districts and the category tree of the demo city (tickets.demo), created if missing."""
-    from tickets.demo import CATEGORIES, DEPARTMENTS, DISTRICTS
-    from tickets.models import Category, Department, District
-
-    departments = {
-        d.code: Department.objects.get_or_create(code=d.code, defaults={"name": d.name, "name_en": d.name_en})[0]
-        for d in DEPARTMENTS
-    }
-    districts = {
-        d.code: District.objects.get_or_create(code=d.code, defaults={"name": d.name, "name_en": d.name_en})[0]
-        for d in DISTRICTS
-    }
-    categories = {}
-    for sort, root in enumerate(CATEGORIES, start=1):
-        parent = Category.objects.get_or_create(
-            code=root.code, defaults={"name": root.name, "name_en": root.name_en, "sort": sort}
-        )[0]
-        categories[root.code] = parent
-        for leaf_sort, leaf in enumerate(root.leaves, start=1):
-            categories[leaf.code] = Category.objects.get_or_create(
-                code=leaf.code,
-                defaults={"parent": parent, "name": leaf.name, "name_en": leaf.name_en, "sort": leaf_sort},
-            )[0]
-    return City(departments, districts, categories)
-
-
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
-_PLACEHOLDER = re.compile(r"\{[a-z]+\}")
-
-
-def _phrases(rng: random.Random, texts: Iterable[str], count: int) -> list[str]:
-    """`count` Chinese phrases of 2–4 characters cut from `texts` (runs of CJK characters only)."""
-    runs = [run for text in texts for run in _CJK_RUN.findall(_PLACEHOLDER.sub("，", text))]
-    phrases: list[str] = []
-    for _attempt in range(count * 10):
-        if len(phrases) == count or not runs:
-            break
-        run = rng.choice(runs)
-        length = rng.choice((2, 3, 3, 4, 4))
-        if len(run) < length:
-            continue
-        start = rng.randrange(len(run) - length + 1)
-        phrase = run[start : start + length]
-        if phrase not in phrases:
-            phrases.append(phrase)
-    return phrases
-
-
-# Hand-written rules first: what a hotline's rule book starts with (urgent hazards, night noise, repeat complainants).
-_URGENT_PHRASES = (
-    ("gas", ("燃气泄漏", "煤气味", "漏气", "闻到燃气")),
-    ("power", ("停电", "电线掉落", "变压器冒烟")),
-    ("water", ("停水", "爆管", "水管破裂")),
-    ("fire", ("消防通道", "安全出口被锁", "楼道充电")),
-    ("urban", ("路灯不亮", "井盖缺失", "树木倒伏")),
-    ("transport", ("路面塌陷", "红绿灯故障")),
-    ("police", ("聚众赌博", "打架斗殴")),
-)
-
-
-def rule_specs_generate(city: City, count: int, *, seed: int) -> list[Any]:
-    """`count` valid rules over the demo city: hazards, night noise, repeat callers, local matters, phrases.
-
-    Priorities follow what a rule book does: specific rules (hazard phrases, repeat callers, a
-    category in one district for one kind) before general ones (a category anywhere).
-    """
-    from routing.rules import RuleSpec
-    from tickets.demo import CATEGORIES, DISTRICTS
-
-    rng = random.Random(seed)
-    dep = {code: d.pk for code, d in city.departments.items()}
-    cat = {code: c.pk for code, c in city.categories.items()}
-    dis = {code: d.pk for code, d in city.districts.items()}
-    note = f"{RULE_NOTE} n={count} seed={seed}"
-    specs: list[RuleSpec] = []
-
-    def add(**values: Any) -> None:
-        specs.append(RuleSpec(note=note, **values))
-
-    for code, phrases in _URGENT_PHRASES:
-        add(name=f"紧急：{phrases[0]}", priority=10, keywords=phrases, lead_department=dep[code], urgency="urgent")
-        add(name=f"紧急：{phrases[0]}（自动派单）", priority=11, keywords=phrases, urgencies=("urgent",),
-            lead_department=dep[code], urgency="urgent", limit_hours=2, auto_dispatch=True)  # fmt: skip
-    add(name="夜间噪音扰民", priority=20, keywords=("噪音", "施工", "广场舞"), time_from=datetime.time(22),
-        time_to=datetime.time(7), lead_department=dep["police"], assisting_departments=(dep["ecology"],))  # fmt: skip
-    add(name="节假日施工噪音", priority=21, categories=(cat["noise"],), day_type="off", lead_department=dep["urban"])
-    for root in CATEGORIES:
-        lead = dep[root.leaves[0].department]
-        add(name=f"重复投诉：{root.name}", priority=30, kinds=("complaint",), categories=(cat[root.code],),
-            repeat_count=3, repeat_days=30, lead_department=lead, urgency="urgent")  # fmt: skip
-    leaves = [leaf for root in CATEGORIES for leaf in root.leaves]
-    # Local matters (属地管理) go to the district's government, with the department assisting.
-    for leaf in leaves:
-        if not leaf.local:
-            continue
-        for district in DISTRICTS:
-            assisting = (dep[leaf.department],) if dep[leaf.department] != dep[district.government] else ()
-            add(name=f"{district.name}{leaf.name}", priority=100, categories=(cat[leaf.code],),
-                districts=(dis[district.code],), lead_department=dep[district.government],
-                assisting_departments=assisting, auto_dispatch=True)  # fmt: skip
-    # Phrase rules per category leaf and kind, some per district: the bulk of a real rule book.
-    kinds = ("complaint", "report", "help", "consultation", "suggestion")
-    channels = ("phone", "web", "app", "open311", "walk_in")
-    number = 0
-    while len(specs) < count - len(leaves):
-        leaf = leaves[number % len(leaves)]
-        number += 1
-        texts = [t.title + t.description for t in leaf.templates]
-        kind = rng.choice(kinds)
-        values: dict[str, Any] = {
-            "name": f"{leaf.name}关键词 {number}",
-            "priority": 200 + rng.randrange(600),
-            "categories": (cat[leaf.code],) if rng.random() < 0.6 else (),
-            "keywords": tuple(_phrases(rng, texts, rng.randint(1, 4))),
-            "kinds": (kind,) if rng.random() < 0.7 else (),
-            "lead_department": dep[leaf.department],
-            "auto_dispatch": rng.random() < 0.3,
-        }
-        if rng.random() < 0.35:
-            values["districts"] = tuple(dis[d.code] for d in rng.sample(DISTRICTS, rng.randint(1, 3)))
-        if rng.random() < 0.1:
-            values["channels"] = tuple(rng.sample(channels, 2))
-        if leaf.assist and rng.random() < 0.5:
-            values["assisting_departments"] = (dep[leaf.assist],)
-        if kind in ("complaint", "report") and rng.random() < 0.3:
-            values["limit_working_days"] = rng.choice((3, 5, 10, 15))
-        if not values["keywords"]:
-            values["keywords"] = (leaf.name,)
-        add(**values)
-    # The catch-all per leaf: the category alone, tried last.
-    for leaf in leaves:
-        add(
-            name=f"{leaf.name}（兜底）",
-            priority=900,
-            categories=(cat[leaf.code],),
-            lead_department=dep[leaf.department],
-        )
-    return specs[:count]
-
-
-def rules_install(city: City, count: int, *, seed: int) -> float:
-    """Replace the rules with `count` generated ones through routing.actions.rules_apply; seconds taken.
-
-    Kept when the bench rules of this count and seed are already there (a re-run skips the writes).
-    """
-    from routing.actions import rules_apply
-    from routing.models import Rule
-    from routing.rules import RuleChange
-
-    note = f"{RULE_NOTE} n={count} seed={seed}"
-    if Rule.objects.count() == count and Rule.objects.filter(note=note).count() == count:
-        say(f"{count:,} rules already installed")
-        return 0.0
+def timed(function: Callable[[], Any]) -> tuple[Any, float]:
     started = time.perf_counter()
-    existing = list(Rule.objects.values_list("pk", flat=True))
-    if existing:
-        rules_apply(RuleChange(delete=existing), actor=None)
-    specs = rule_specs_generate(city, count, seed=seed)
-    progress = Progress("saving rules through rules_apply", len(specs))
-    for offset in range(0, len(specs), 100):
-        rules_apply(RuleChange(save=specs[offset : offset + 100]), actor=None)
-        progress.update(min(offset + 100, len(specs)))
-    return time.perf_counter() - started
-
-
-# --- tickets as the operators type them ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Body:
-    """One ticket as an operator registers it: the fields routing looks at."""
-
-    kind: str
-    channel: str
-    urgency: str
-    title: str
-    description: str
-    district: str  # code
-    category: str  # leaf code
-    caller_number: str
-    at: datetime.datetime
-
-
-def bodies_generate(count: int, *, seed: int, now: datetime.datetime) -> list[Body]:
-    """`count` tickets from the demo city's templates, spread over districts, channels and the last month."""
-    from tickets.demo import CATEGORIES, CHANNEL_WEIGHTS, DISTRICT_WEIGHTS, DISTRICTS_BY_CODE, ESTATES, URGENT_LEAVES
-
-    rng = random.Random(seed + 1)
-    pairs = [(leaf, template) for root in CATEGORIES for leaf in root.leaves for template in leaf.templates]
-    district_codes, district_weights = zip(*DISTRICT_WEIGHTS.items(), strict=True)
-    channel_names, channel_weights = zip(*CHANNEL_WEIGHTS.items(), strict=True)
-    bodies = []
-    for _number in range(count):
-        leaf, template = rng.choice(pairs)
-        district = rng.choices(district_codes, district_weights)[0]
-        place = {
-            "estate": rng.choice(ESTATES),
-            "building": str(rng.randint(1, 30)),
-            "road": rng.choice(DISTRICTS_BY_CODE[district].roads),
-        }
-        bodies.append(
-            Body(
-                kind=template.kind,
-                channel=rng.choices(channel_names, channel_weights)[0],
-                urgency="urgent" if leaf.code in URGENT_LEAVES and rng.random() < 0.3 else "normal",
-                title=template.title,
-                description=template.description.format(**place),
-                district=district,
-                category=leaf.code,
-                caller_number=f"1{rng.choice('3589')}{rng.randrange(10**9):09d}",
-                at=now - datetime.timedelta(seconds=rng.randrange(30 * 86400)),
-            )
-        )
-    return bodies
+    result = function()
+    return result, time.perf_counter() - started
 
 
 # --- bulk rows ------------------------------------------------------------------------------------
 
 
+def _prepared_defaults(model: Any) -> dict[str, Any]:
+    """attname -> the field's default as the driver takes it, for every column but the primary key."""
+    from django.db import connection
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    return {f.attname: f.get_db_prep_save(f.get_default(), connection) for f in fields}
+
+
 def rows_insert(model: Any, rows: Iterable[dict[str, Any]], *, total: int, label: str, batch: int = 20_000) -> int:
     """Insert plain rows (attname -> value) into `model`'s table: COPY on PostgreSQL, bulk_create elsewhere.
 
-    Every column the row leaves out gets the field's default, so the benchmarks keep working
+    Every column a row leaves out gets the field's default, so the benchmarks keep working
     when the model gains a column. Values must be what the driver takes as is (str, int, aware
-    datetime, None). Returns the number of rows inserted.
+    datetime, None). `rows` must not query the database while it yields: on PostgreSQL the COPY
+    holds the connection until the last row, and a query meanwhile waits for it forever.
+    Progress every two seconds. Returns the number of rows inserted.
     """
     from django.db import connection, transaction
 
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    defaults = {f.attname: f.get_db_prep_save(f.get_default(), connection) for f in fields}
     progress = Progress(label, total)
     done = 0
     if connection.vendor != "postgresql":
@@ -479,8 +267,9 @@ def rows_insert(model: Any, rows: Iterable[dict[str, Any]], *, total: int, label
         model.objects.bulk_create(chunk)
         progress.update(done + len(chunk))
         return done + len(chunk)
-    names = [f.attname for f in fields]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    defaults = _prepared_defaults(model)
+    names = list(defaults)
+    columns = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in names)
     table = connection.ops.quote_name(model._meta.db_table)
     connection.ensure_connection()
     with transaction.atomic(), connection.connection.cursor() as cursor:
@@ -491,8 +280,69 @@ def rows_insert(model: Any, rows: Iterable[dict[str, Any]], *, total: int, label
                 if done % batch == 0:
                     progress.update(done)
         progress.update(done)
+        say(f"{label}: copied, committing (the table's indexes are updated now)")
     say(f"{label}: committed ({time.perf_counter() - progress.started:.1f} s)")
     return done
+
+
+def rows_insert_select(
+    model: Any, expressions: dict[str, str | tuple[str, list[Any]]], source: str, params: list[Any]
+) -> int:
+    """`INSERT INTO <model's table> (…) SELECT <expressions> FROM <source>`: rows made in the database.
+
+    `expressions` maps attnames to SQL over `source` (or to (SQL, its parameters)); every other
+    column gets the field's default, so a new column on the model does not break the benchmark.
+    `params` are those of `source`. Returns the number of rows inserted.
+    """
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    defaults = _prepared_defaults(model)
+    values, select_params = [], []
+    for name, default in defaults.items():
+        expression = expressions.get(name, ("%s", [default]))
+        sql, own = (expression, []) if isinstance(expression, str) else expression
+        values.append(sql)
+        select_params.extend(own)
+    columns = ", ".join(quote(model._meta.get_field(name).column) for name in defaults)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {', '.join(values)} FROM {source}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, select_params + list(params))
+        return cursor.rowcount
+
+
+def table_empty(*models: Any) -> None:
+    """Empty the models' tables: TRUNCATE on PostgreSQL (a million rows in a moment), DELETE elsewhere."""
+    from django.db import connection
+
+    tables = [connection.ops.quote_name(model._meta.db_table) for model in models]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(tables)}")
+        else:
+            for table in tables:
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 (a model's table name)
+
+
+def tables_analyze(*models: Any) -> None:
+    """What autovacuum does on a live table (it may be off on a bench machine): statistics and the visibility map.
+
+    PostgreSQL only. VACUUM cannot run inside a transaction (the test run of a benchmark), so
+    there only ANALYZE runs; without the visibility map an index-only scan still reads the table.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    command = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f"{command} {connection.ops.quote_name(model._meta.db_table)}")
+    say(f"{command} {', '.join(model._meta.db_table for model in models)} ({time.perf_counter() - started:.1f} s)")
+
+
+# --- what the set-up left in the bench database ---------------------------------------------------------
 
 
 def meta_get(key: str) -> str | None:
@@ -506,13 +356,18 @@ def meta_get(key: str) -> str | None:
     return row[0] if row else None
 
 
-def meta_set(key: str, value: str) -> None:
+def meta_set(key: str, value: str | None) -> None:
+    """Remember (or with None forget) what the set-up generated, so a re-run with the same parameters reuses it."""
     from django.db import connection
 
     meta_get(key)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM routing_bench_meta WHERE key = %s", [key])
-        cursor.execute("INSERT INTO routing_bench_meta (key, value) VALUES (%s, %s)", [key, value])
+        if value is not None:
+            cursor.execute("INSERT INTO routing_bench_meta (key, value) VALUES (%s, %s)", [key, value])
+
+
+# --- query plans ------------------------------------------------------------------------------------
 
 
 def explain_call(function: Callable[[], Any], *, analyze: bool = True) -> list[str]:
@@ -540,9 +395,3 @@ def explain_call(function: Callable[[], Any], *, analyze: bool = True) -> list[s
 def print_plan(lines: list[str]) -> None:
     for line in lines:
         print(f"      {line}")
-
-
-def timed(function: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    result = function()
-    return result, time.perf_counter() - started

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "tickets",
+    "tickets.open311",
     "telephony",
     "routing",
     "dashboards",
@@ -151,9 +152,27 @@ else:
             },
         }
     }
+# The cache (rate limits of the public pages, docs/intake.md, and of the Open311 API, docs/open311.md):
+# Redis when REDIS_URL is set, so every process counts against the same limits; otherwise local
+# memory, enough for the one embedded process.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("HOTLINE_CACHE_PREFIX", "hotline"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hotline"}}
+
 # Seconds between the live sockets' heartbeats (stream numbers, for detecting a lost last event,
 # and traffic for proxies that close idle connections after 60 s); 0 turns them off.
 LIVE_HEARTBEAT_SECONDS = env_int("HOTLINE_LIVE_HEARTBEAT", 25)
+# Hours an event stays in the outbox once relayed to the sockets (dashboards.tasks.prune_outbox, hourly):
+# for looking into what was sent; nothing reads a relayed event to deliver it (a resync sends a
+# snapshot). Events still owed are never pruned. 0 keeps every event.
+OUTBOX_RETENTION_HOURS = env_int("HOTLINE_OUTBOX_RETENTION_HOURS", 72)
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
@@ -167,11 +186,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # `manage.py runhotline` in the embedded mode.
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "dashboards.tasks.relay_outbox", "schedule": 5.0},
+    "prune-outbox": {"task": "dashboards.tasks.prune_outbox", "schedule": 3600.0, "options": {"expires": 3000}},
     # Reminders, overdue escalation and callbacks due. A run missed while the worker was down is
     # not worth queueing (expires): the next one catches up on everything that fell due.
     "routing-clocks": {"task": "routing.tasks.sweep_clocks", "schedule": 60.0, "options": {"expires": 55}},
     # Daily and weekly reports (定期通报): today, this week, last week and any recent day never built.
     "routing-reports": {"task": "routing.tasks.build_reports", "schedule": 3600.0, "options": {"expires": 3000}},
+    # Open311 (docs/open311.md): batch requests whose ticket-creating task was lost, and the request log's retention.
+    "open311-sweep": {"task": "open311.tasks.sweep", "schedule": 60.0, "options": {"expires": 55}},
+    "open311-prune-log": {"task": "open311.tasks.prune_log", "schedule": 86400.0, "options": {"expires": 3600}},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -259,12 +282,14 @@ LOGGING = {
 
 # The FastAGI bridge (telephony/bridge/): listen address, the Asterisk hosts allowed in (empty:
 # any), where calls are spooled while the database is down, how many ticket numbers it holds
-# for such calls, and how long SIGTERM waits for calls in progress.
+# for such calls, how long SIGTERM waits for calls in progress, and how many calls one bridge holds
+# before it refuses connections (so that Asterisk fails over to the next hagi:// target).
 AGI_HOST = env_str("HOTLINE_AGI_HOST", "127.0.0.1")
 AGI_PORT = env_int("HOTLINE_AGI_PORT", 4573)
 AGI_ALLOWED_HOSTS = env_list("HOTLINE_AGI_ALLOWED_HOSTS", [])
 AGI_SPOOL_DIR = Path(env_str("HOTLINE_SPOOL_DIR", str(VAR_DIR / "agi-spool")))
 AGI_RESERVED_NUMBERS = env_int("HOTLINE_AGI_RESERVED_NUMBERS", 100)
+AGI_MAX_CALLS = env_int("HOTLINE_AGI_MAX_CALLS", 1000)
 AGI_DRAIN_SECONDS = env_int("HOTLINE_AGI_DRAIN_SECONDS", 30)
 # Worker threads (each with its own database connection) that run the bridge's ORM work.
 AGI_DB_CONNECTIONS = env_int("HOTLINE_AGI_DB_CONNECTIONS", 4)
@@ -277,3 +302,31 @@ AMI_SECRET = env_str("HOTLINE_AMI_SECRET", "")
 # The supervisor wallboard's service level: the share of queued calls answered within this many
 # seconds (dashboards/wallboard.py; the definition is in docs/dashboards.md).
 HOTLINE_SERVICE_LEVEL_SECONDS = env_int("HOTLINE_SERVICE_LEVEL_SECONDS", 20)
+
+# Web intake (tickets/intake/, docs/intake.md): the public form, the progress query and the rating link.
+# Photos are stored under MEDIA_ROOT with random names and never served by URL: staff get them
+# through a view that checks the ticket is theirs to see.
+MEDIA_ROOT = Path(env_str("HOTLINE_MEDIA_ROOT", str(VAR_DIR / "media")))
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
+# Reverse proxies in front of the application that append to X-Forwarded-For: the client address
+# for the rate limits is the one this many entries from the right. 0: REMOTE_ADDR.
+HOTLINE_PROXY_COUNT = env_int("HOTLINE_PROXY_COUNT", 0)
+INTAKE_PHOTO_MAX_BYTES = env_int("HOTLINE_INTAKE_PHOTO_MAX_BYTES", 5 * 1024 * 1024)
+INTAKE_PHOTO_MAX_PIXELS = env_int("HOTLINE_INTAKE_PHOTO_MAX_PIXELS", 40_000_000)
+INTAKE_SUBMITS_PER_IP_HOUR = env_int("HOTLINE_INTAKE_SUBMITS_PER_IP_HOUR", 20)
+INTAKE_SUBMITS_PER_PHONE_DAY = env_int("HOTLINE_INTAKE_SUBMITS_PER_PHONE_DAY", 5)
+INTAKE_QUERY_FAILURES_PER_IP_HOUR = env_int("HOTLINE_INTAKE_QUERY_FAILURES_PER_IP_HOUR", 30)
+INTAKE_QUERY_FAILURES_PER_TICKET_DAY = env_int("HOTLINE_INTAKE_QUERY_FAILURES_PER_TICKET_DAY", 10)
+INTAKE_MIN_FILL_SECONDS = env_int("HOTLINE_INTAKE_MIN_FILL_SECONDS", 3)
+INTAKE_CHALLENGE_MAX_AGE = env_int("HOTLINE_INTAKE_CHALLENGE_MAX_AGE", 2 * 3600)
+INTAKE_RATING_DAYS = env_int("HOTLINE_INTAKE_RATING_DAYS", 7)
+
+# Open311 GeoReport v2 (tickets/open311/, docs/open311.md): the jurisdiction_id this endpoint serves
+# (another one is answered 404; empty accepts any), requests a minute per API key (a key may have
+# its own limit in the admin) and per client address without a key (0: no limit), and how many days
+# the request log is kept.
+OPEN311_JURISDICTION_ID = env_str("HOTLINE_OPEN311_JURISDICTION", "huizhou.gov.cn")
+OPEN311_RATE_LIMIT = env_int("HOTLINE_OPEN311_RATE_LIMIT", 60)
+OPEN311_ANON_RATE_LIMIT = env_int("HOTLINE_OPEN311_ANON_RATE_LIMIT", 30)
+OPEN311_LOG_DAYS = env_int("HOTLINE_OPEN311_LOG_DAYS", 90)

@@ -59,11 +59,13 @@ def call_open(
     channel: str = "",
     linkedid: str = "",
     language: str = "",
+    recording: str = "",
     at: datetime.datetime | None = None,
 ) -> OpenedCall:
     """Open the call record and its draft ticket, or return the ones this uniqueid already has.
 
-    The caller is looked up by phone number (withheld and "unknown" numbers find nobody).
+    The caller is looked up by phone number (withheld and "unknown" numbers find nobody). `linkedid`
+    and `recording` are Asterisk's linked id and the MixMonitor file name, as the dialplan passes them.
     Publishes call.open (and the ticket's own ticket.create). One transaction, whatever the outcome.
     """
     number = phone_lookup_key(caller) or ""
@@ -74,6 +76,7 @@ def call_open(
         channel=channel[:128],
         linkedid=linkedid[:64],
         language=language[:8],
+        recording=recording[:255],
         started_at=at or clock.now(),
     )
     # No savepoint: nothing here recovers from an error half-way, and the bridge runs this inside its
@@ -83,6 +86,8 @@ def call_open(
             # An earlier session of this call, or a concurrent one (its insert committed first), or the
             # AMI listener (a call that reached the queue without the bridge) has the row: lock it.
             call = Call.objects.select_for_update().get(uniqueid=uniqueid)
+            _fill_blanks(call.pk, linkedid=linkedid[:64], recording=recording[:255])
+            call.linkedid, call.recording = call.linkedid or linkedid[:64], call.recording or recording[:255]
             if call.ticket_id:
                 return OpenedCall(call, call.ticket, call.ticket.citizen, False)
         citizen = _citizen_for(number) if number else None
@@ -116,17 +121,28 @@ def _insert_new(call: Call) -> bool:
     return True
 
 
-def call_ivr_done(call: Call, *, path: str, digits: str, kind: str = "", at: datetime.datetime | None = None) -> Call:
+def call_ivr_done(
+    call: Call,
+    *,
+    path: str,
+    digits: str,
+    kind: str = "",
+    self_service: bool = False,
+    at: datetime.datetime | None = None,
+) -> Call:
     """Record what the caller did in the IVR; a chosen kind goes onto the still-draft ticket. Publishes call.ivr.
 
-    Updates and returns `call`, whose ticket (already loaded, as from call_open) gives the number;
-    ticket_choose_kind reads and locks the ticket itself.
+    `self_service`: the caller got what they called for from the IVR (a progress answer spoken in
+    full), so the call's outcome is self-service from now on, whoever closes it and however the
+    caller leaves. Updates and returns `call`, whose ticket (already loaded, as from call_open) gives
+    the number; ticket_choose_kind reads and locks the ticket itself.
     """
     ended = at or clock.now()
+    values: dict[str, Any] = {"ivr_path": path[:255], "ivr_digits": digits[:64], "ivr_ended_at": ended}
+    if self_service:
+        values["outcome"] = Outcome.SELF_SERVICE
     with transaction.atomic(savepoint=False):  # as in call_open
-        outcome, queue, ticket_id = _update_call(
-            call.pk, ("outcome", "queue", "ticket"), ivr_path=path[:255], ivr_digits=digits[:64], ivr_ended_at=ended
-        )
+        outcome, queue, ticket_id = _update_call(call.pk, ("outcome", "queue", "ticket"), **values)
         call.ivr_path, call.ivr_digits, call.ivr_ended_at = path[:255], digits[:64], ended
         call.outcome, call.queue, call.ticket_id = outcome, queue, ticket_id
         if kind and call.ticket_id and call.ticket.status == Status.DRAFT and call.ticket.kind != kind:
@@ -182,18 +198,41 @@ def _ensure(uniqueid: str, *, at: datetime.datetime, **fields: Any) -> Call:
     return call
 
 
-def call_queue_join(uniqueid: str, *, queue: str, at: datetime.datetime, caller: str = "") -> Call:
-    """The caller entered an operator queue (QueueCallerJoin). Publishes call.queue."""
+def _fill_blanks(pk: int, **values: str) -> None:
+    """Set the fields still empty on the call (what the bridge already stored stays)."""
+    for name, value in values.items():
+        if value:
+            Call.objects.filter(pk=pk, **{name: ""}).update(**{name: value})
+
+
+def call_queue_join(
+    uniqueid: str, *, queue: str, at: datetime.datetime, caller: str = "", linkedid: str = "", recording: str = ""
+) -> Call:
+    """The caller entered an operator queue (QueueCallerJoin). Publishes call.queue.
+
+    `linkedid` and `recording` (the event's Linkedid and HOTLINE_RECORDING) fill those fields if the
+    bridge did not, e.g. for a call that reached the queue while the bridge was down.
+    """
     with transaction.atomic():
         call = _ensure(uniqueid, at=at, caller_number=phone_lookup_key(caller) or caller[:32])
         Call.objects.filter(pk=call.pk, queue_joined_at__isnull=True).update(queue=queue[:64], queue_joined_at=at)
+        _fill_blanks(call.pk, linkedid=linkedid[:64], recording=recording[:255])
         call.refresh_from_db()
         publish("call.queue", _event(call), [SUPERVISORS, OPERATORS])
     return call
 
 
-def call_answer(uniqueid: str, *, agent: str, operator: User | None, at: datetime.datetime) -> Call:
-    """An operator answered (AgentConnect): record who and when, once.
+def call_answer(
+    uniqueid: str,
+    *,
+    agent: str,
+    operator: User | None,
+    at: datetime.datetime,
+    linkedid: str = "",
+    recording: str = "",
+) -> Call:
+    """An operator answered (AgentConnect): record who and when, once; `linkedid` and `recording` as in
+    call_queue_join.
 
     Publishes call.answer (supervisors and the operator) and, with a known operator, call.pop to
     that operator's group alone: the screen pop (telephony.selectors.call_pop_payload).
@@ -203,6 +242,7 @@ def call_answer(uniqueid: str, *, agent: str, operator: User | None, at: datetim
         updated = Call.objects.filter(pk=call.pk, answered_at__isnull=True).update(
             agent=agent[:128], operator=operator, answered_at=at, outcome=Outcome.ANSWERED
         )
+        _fill_blanks(call.pk, linkedid=linkedid[:64], recording=recording[:255])
         call.refresh_from_db()
         if updated:
             if call.queue_joined_at:
@@ -226,7 +266,11 @@ def _publish_pop(call: Call, operator: User) -> None:
 
 
 def call_hangup(uniqueid: str, *, cause: str = "", at: datetime.datetime | None = None) -> Call | None:
-    """Close the call record once, with its cause, outcome, wait and talk time. Publishes call.hangup."""
+    """Close the call record once, with its cause, outcome, wait and talk time. Publishes call.hangup.
+
+    The outcome: answered if an operator answered, abandoned in the queue if it queued, self-service
+    if the IVR recorded its answer (call_ivr_done), else abandoned in the IVR.
+    """
     at = at or clock.now()
     with transaction.atomic():
         call = Call.objects.select_for_update().filter(uniqueid=uniqueid).first()
@@ -240,9 +284,7 @@ def call_hangup(uniqueid: str, *, cause: str = "", at: datetime.datetime | None 
         elif call.queue_joined_at:
             call.outcome = Outcome.ABANDONED_QUEUE
             call.wait_seconds = max(0, int((at - call.queue_joined_at).total_seconds()))
-        elif call.ivr_path.endswith("progress"):
-            call.outcome = Outcome.SELF_SERVICE
-        else:
+        elif call.outcome != Outcome.SELF_SERVICE:  # self-service: set when the IVR gave its answer
             call.outcome = Outcome.ABANDONED_IVR
         call.save(update_fields=["ended_at", "hangup_cause", "outcome", "talk_seconds", "wait_seconds"])
         publish("call.hangup", _event(call, cause=call.hangup_cause), [SUPERVISORS, OPERATORS])

@@ -122,6 +122,8 @@ def call_pop_payload(call: Call) -> dict[str, Any]:
     return {
         "call": call.pk,
         "uniqueid": call.uniqueid,
+        "linkedid": call.linkedid,
+        "recording": call.recording,
         "caller": phone_mask(call.caller_number),
         "queue": call.queue,
         "operator": call.operator_id,

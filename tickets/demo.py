@@ -34,6 +34,8 @@ from .models import (
     TimelineEntry,
     User,
 )
+from .open311.demo import load_open311_demo
+from .open311.models import Service as Open311Service
 from .pii import pii_hash
 
 SEED = 12345
@@ -821,6 +823,7 @@ def load_demo(
         with clock.at(now - KNOWLEDGE_AGE):  # written before the month of tickets that use them
             articles, summary.created["articles"] = load_articles(categories, supervisor)
         say(f"knowledge articles {len(articles)}")
+        summary.created["open311 services"] = load_open311_demo(categories)
         world = _World(departments, districts, categories, operators, supervisor, staff, people, articles)
         homes = [_district_code(districts, person.district_id) for person in people]
         plans = _plan_tickets(rng, count=tickets, homes=homes)
@@ -834,6 +837,7 @@ def load_demo(
         "tickets": Ticket.objects.count(),
         "timeline entries": TimelineEntry.objects.count(),
         "articles": Article.objects.count(),
+        "open311 services": Open311Service.objects.count(),
     }
     return summary
 
@@ -1120,12 +1124,13 @@ def _step(rng: random.Random, action: str, plan: _Plan) -> _Step:
 
 def _make_duplicate(rng: random.Random, plan: _Plan, earlier: list[_Plan]) -> None:
     """Turn `plan` into a second report of an earlier ticket's matter, merged into it."""
+    # A main ticket that is still open when the second report is merged: never a closed one.
     candidates = [
         p
         for p in earlier
-        if p.status in (Status.CLOSED, Status.REPLIED, Status.EXTENSION_REQUESTED, Status.REOPENED)
+        if p.status in (Status.REPLIED, Status.EXTENSION_REQUESTED, Status.REOPENED)
         and p.template.kind in (K.COMPLAINT, K.HELP, K.REPORT)
-    ] or [p for p in earlier if p.status in (Status.CLOSED, Status.REPLIED)]
+    ] or [p for p in earlier if p.status == Status.REPLIED]
     if not candidates:
         return
     main = rng.choice(candidates)

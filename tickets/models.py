@@ -460,6 +460,30 @@ class Ticket(models.Model):
         return bool(self.deadline and self.status in WITH_DEPARTMENT and self.deadline < (now or clock.now()))
 
 
+class WebIntake(models.Model):
+    """What a citizen's web form leaves beside its ticket (channel web), for the hotline's eyes only.
+
+    The query code the citizen was shown once is kept only as a password hash. The contact name
+    is not a Citizen: a phone typed into a public form is unverified, so the ticket is never
+    linked to a citizen record by it (see docs/intake.md); staff link it after calling back.
+    The photo lives under MEDIA_ROOT with a random name and is served to staff only.
+    """
+
+    ticket = models.OneToOneField(Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="web_intake")
+    contact_name = models.CharField(_("name given"), max_length=100, blank=True)
+    query_code_hash = models.CharField(_("query code (hash)"), max_length=128, editable=False)
+    photo = models.FileField(_("photo"), max_length=255, blank=True, editable=False)
+    photo_type = models.CharField(_("photo type"), max_length=32, blank=True, editable=False)
+    created_at = models.DateTimeField(_("submitted"), default=clock.now, editable=False)
+
+    class Meta:
+        verbose_name = _("web submission")
+        verbose_name_plural = _("web submissions")
+
+    def __str__(self) -> str:
+        return str(self.ticket_id)
+
+
 class TicketNumberCounter(models.Model):
     """The last number handed out per day: numbers are YYYYMMDD plus a five-digit sequence."""
 

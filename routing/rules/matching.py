@@ -75,14 +75,18 @@ def facts_prefetch_repeats(facts: list["Facts"], *, days: int) -> None:
     if callers:
         identity |= Q(caller_number__in=callers)
     since = min(f.at for f in facts) - datetime.timedelta(days=days)
+    # Unordered and fetched whole: a batch's callers have a few rows each. Through a server-side cursor
+    # (iterator()) PostgreSQL plans for the first rows and, to skip the Meta ordering's sort, walks every
+    # ticket of the window by created_at instead of the caller-number index: ten times slower at 200,000.
     rows = (
         Ticket.objects.filter(identity, created_at__gte=since, created_at__lte=max(f.at for f in facts))
         .exclude(status__in=_NOT_COUNTED)
+        .order_by()
         .values_list("pk", "citizen_id", "caller_number", "created_at")
     )
     by_citizen: dict[int, list[tuple[int, datetime.datetime]]] = {}
     by_caller: dict[str, list[tuple[int, datetime.datetime]]] = {}
-    for pk, citizen, caller, created in rows.iterator(chunk_size=2000):
+    for pk, citizen, caller, created in rows:
         if citizen in citizens:
             by_citizen.setdefault(citizen, []).append((pk, created))
         if caller in callers:

@@ -20,6 +20,7 @@ MAX_USAGE_LINES = 100
 HANGUP_LINE = "HANGUP"
 
 _ENV_KEY = re.compile(r"agi_[A-Za-z0-9_]+")
+_ENV_KEY_BYTES = re.compile(rb"agi_[A-Za-z0-9_]+")
 # Arguments made only of these characters go out bare; anything else is quoted.
 _BARE_ARG = re.compile(r"[A-Za-z0-9_.:/@;,#*+=-]+")
 _ENDPOS = re.compile(r"(?:^|\s)endpos=(-?\d+)")
@@ -31,6 +32,11 @@ class AGIError(Exception):
 
 class AGIHangup(AGIError):
     """The caller is gone: a HANGUP line, a 511 reply, or Asterisk closed the socket."""
+
+
+class AGISessionCut(AGIError):
+    """This server cut the session itself (the drain after SIGTERM ran out): the caller is still there,
+    and Asterisk carries on in the dialplan."""
 
 
 class AGITimeout(AGIError):
@@ -90,6 +96,8 @@ class Connection:
         self._buf = bytearray()
         self._eof = False
         self._warned_encoding = False
+        # Set by cut(): an end of stream from now on is ours, not the caller's hang-up.
+        self.cut_by_server = False
 
     def readline(self, timeout: float) -> str | None:
         """Return the next line without its newline, or None at end of stream."""
@@ -132,7 +140,21 @@ class Connection:
         except TimeoutError:
             raise AGITimeout(f"could not send within {timeout:g}s")
         except OSError as exc:  # EPIPE / ECONNRESET: Asterisk already dropped the channel's AGI.
-            raise AGIHangup(f"connection lost while sending: {exc}")
+            raise self.ended(f"connection lost while sending: {exc}")
+
+    def cut(self) -> None:
+        """End the session from this side (another thread may be reading): its reader gets AGISessionCut."""
+        self.cut_by_server = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def ended(self, what: str) -> AGIError:
+        """The error for a connection that ended: our own cut, or else the caller's side went away."""
+        if self.cut_by_server:
+            return AGISessionCut("this server cut the session")
+        return AGIHangup(what)
 
     def close(self, *, linger: float = 0.0) -> None:
         """Close the socket; with `linger`, first half-close and let Asterisk finish (its last HANGUP, EOF)."""
@@ -185,8 +207,31 @@ class Connection:
         except UnicodeDecodeError:
             if not self._warned_encoding:
                 self._warned_encoding = True
-                logger.warning("AGI %s sent non-UTF-8 bytes, replaced: %r", self.peer, raw[:120])
+                # Never the bytes themselves: the line may be a caller's number, name or keyed digits.
+                key = raw.partition(b":")[0]
+                logger.warning(
+                    "AGI %s sent non-UTF-8 bytes, replaced: a line of %d bytes%s, bad bytes at %s",
+                    self.peer,
+                    len(raw),
+                    f" ({key.decode('ascii')})" if _ENV_KEY_BYTES.fullmatch(key) else "",
+                    _bad_byte_ranges(raw),
+                )
             return raw.decode("utf-8", errors="replace")
+
+
+def _bad_byte_ranges(raw: bytes, *, limit: int = 5) -> str:
+    """Where a line fails to decode as UTF-8, as byte offsets: `18-19, 24`; at most `limit` ranges."""
+    ranges: list[str] = []
+    start = 0
+    while len(ranges) <= limit:
+        try:
+            raw[start:].decode("utf-8")
+            break
+        except UnicodeDecodeError as exc:
+            first, end = start + exc.start, start + exc.end
+            ranges.append(str(first) if end - first == 1 else f"{first}-{end - 1}")
+            start = end
+    return ", ".join(ranges[:limit]) + (", …" if len(ranges) > limit else "")
 
 
 def read_environment(
@@ -219,7 +264,7 @@ def read_reply(conn: Connection, *, timeout: float = READ_TIMEOUT) -> Reply:
     while True:
         line = conn.readline(max(deadline - time.monotonic(), 0))
         if line is None:
-            raise AGIHangup("Asterisk closed the connection")
+            raise conn.ended("Asterisk closed the connection")
         if line != HANGUP_LINE:
             break
         hangup = True
@@ -236,7 +281,7 @@ def _read_usage(conn: Connection, deadline: float) -> tuple[tuple[str, ...], str
     while len(usage) <= MAX_USAGE_LINES:
         line = conn.readline(max(deadline - time.monotonic(), 0))
         if line is None:
-            raise AGIHangup("Asterisk closed the connection inside a 520 usage block")
+            raise conn.ended("Asterisk closed the connection inside a 520 usage block")
         if line.startswith("520 "):
             return tuple(usage), line
         usage.append(line)

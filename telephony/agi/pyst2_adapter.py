@@ -79,7 +79,8 @@ class FastAGISession(pyst2_agi.AGI):
 
     Raises AGIHangup once the caller is gone (511, EOF, `result=-1` after a HANGUP line, or any command
     Asterisk would refuse after one), AGICommandFailed for `result=-1` on a live channel, AGIInvalidCommand
-    (510) and AGIUsageError (520) for our own mistakes, AGITimeout and AGIProtocolError for a broken peer.
+    (510) and AGIUsageError (520) for our own mistakes, AGITimeout and AGIProtocolError for a broken peer,
+    and AGISessionCut once the server itself cut the connection (the drain on SIGTERM ran out).
     """
 
     def __init__(

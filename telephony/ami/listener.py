@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # Callers' numbers that mean "none": stored as nothing.
 NO_NUMBER = {"", "<unknown>", "unknown", "anonymous"}
+# The channel variable the dialplan sets to MixMonitor's file name (manager.conf: channelvars).
+RECORDING_VARIABLE = "HOTLINE_RECORDING"
 
 
 class MalformedEvent(ValueError):
@@ -88,6 +90,14 @@ def number(event: Event, name: str, default: int = 0) -> int:
         return int(raw)
     except ValueError:
         raise MalformedEvent(f"{name} is not a number: {str(raw)[:20]!r}") from None
+
+
+def channel_ids(event: Event) -> dict[str, str]:
+    """The caller channel's linked id and recording file (HOTLINE_RECORDING, which Asterisk adds to
+    channel events as `ChanVariable: HOTLINE_RECORDING=…` when manager.conf's channelvars names it)."""
+    variables = event.get_header("ChanVariable", {})
+    recording = variables.get(RECORDING_VARIABLE, "") if isinstance(variables, dict) else ""
+    return {"linkedid": event.get_header("Linkedid", "").strip(), "recording": recording.strip()}
 
 
 def flag(event: Event, name: str) -> bool:
@@ -329,7 +339,9 @@ class AmiListener:
     def _on_caller_join(self, event: Event, at: datetime.datetime) -> None:
         uniqueid, queue, position = required(event, "Uniqueid"), required(event, "Queue"), number(event, "Position")
         caller = event.get_header("CallerIDNum", "")
-        actions.call_queue_join(uniqueid, queue=queue, at=at, caller="" if caller.lower() in NO_NUMBER else caller)
+        actions.call_queue_join(
+            uniqueid, queue=queue, at=at, caller="" if caller.lower() in NO_NUMBER else caller, **channel_ids(event)
+        )
         if self._queue_changes(event):
             self._publish(state.queue_caller_join(self.server, queue, uniqueid, position=position, at=at), at)
 
@@ -351,7 +363,7 @@ class AmiListener:
     def _on_agent_connect(self, event: Event, at: datetime.datetime) -> None:
         uniqueid, queue, interface = required(event, "Uniqueid"), required(event, "Queue"), required(event, "Interface")
         operator = operator_for_interface(interface, member_name=event.get_header("MemberName", ""))
-        actions.call_answer(uniqueid, agent=interface, operator=operator, at=at)
+        actions.call_answer(uniqueid, agent=interface, operator=operator, at=at, **channel_ids(event))
         if self._queue_changes(event):
             changed = state.queue_caller_leave(self.server, uniqueid, queue)
             changed |= state.queue_member_change(self.server, queue, interface, at=at, in_call=True)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.db.models import Prefetch
 
-from telephony.agi.protocol import AGIError, AGIHangup
+from telephony.agi.protocol import AGIError, AGIHangup, AGISessionCut
 from telephony.agi.pyst2_adapter import FastAGISession
 from telephony.models import IvrMenu, IvrOption, OptionAction
 from tickets.models import WITH_DEPARTMENT, Satisfaction, Status, Ticket
@@ -40,6 +40,8 @@ MENU_TTL = 10.0
 HANGUP_CAUSE_TIMEOUT = 1.0
 CALLER_HUNG_UP = "caller hung up"
 SELF_SERVICE_DONE = "self-service done"
+# The IVR step of a call this bridge cut while stopping: Asterisk takes the caller on to the queue.
+BRIDGE_STOPPED = "bridge-stopped"
 RATINGS = {"1": Satisfaction.SATISFIED, "2": Satisfaction.BASICALLY, "3": Satisfaction.UNSATISFIED}
 CALLBACK_ATTEMPTS = 3
 # Database connections of one bridge (its worker threads) on PostgreSQL; SQLite takes one writer at a time.
@@ -224,7 +226,9 @@ class CallFlow:
             self.trail.steps.append("operator")
             self.to_queue()
             return
-        self.recorder.ivr_done(path=self.trail.path, digits=self.trail.digits, kind="")
+        # Before the goodbye: whoever closes the call next (this hang-up, or the AMI listener's Hangup
+        # event, which can come first) finds it finished in self-service, however the caller leaves now.
+        self.recorder.ivr_done(path=self.trail.path, digits=self.trail.digits, kind="", self_service=True)
         self.caller.play("hotline/goodbye")
         self.caller.hangup()
         self.recorder.hangup(cause=SELF_SERVICE_DONE)
@@ -240,6 +244,15 @@ class CallFlow:
         spooled = ", spooled" if self.recorder.spooled else ""
         return AGIHangup(f"{exc}; call closed ({cause}), draft ticket {number} kept{spooled}")
 
+    def cut_off(self, exc: AGISessionCut) -> AGISessionCut:
+        """The bridge cut this session while stopping: no hang-up. Asterisk returns to the dialplan, which
+        queues the caller with HOTLINE_TICKET, so the call record stays open for the AMI listener to close."""
+        if not self.recorder.ivr_recorded:
+            self.trail.steps += [BRIDGE_STOPPED, "operator"]
+            self.recorder.ivr_done(path=self.trail.path, digits=self.trail.digits, kind=self.kind)
+        number = self.recorder.ticket_number or "-"
+        return AGISessionCut(f"{exc}; call left open for the queue, draft ticket {number}")
+
     def _hangup_cause(self) -> str:
         # GET VARIABLE still works on a dead channel; over a closed socket it fails at once.
         session = self.caller.session
@@ -254,7 +267,7 @@ def _inbound(body: Callable[[CallFlow], None]) -> Callable[[Bridge, FastAGISessi
     """An inbound flow: open the call and set the variables, run `body`, close the call record on a hang-up."""
 
     def flow(bridge: Bridge, session: FastAGISession, info: CallInfo) -> None:
-        call = CallFlow(bridge, info, ivr.Caller(session), CallRecorder(bridge.store, info))
+        call = CallFlow(bridge, info, ivr.Caller(session, language=info.language), CallRecorder(bridge.store, info))
         try:
             call.recorder.open()
             call.caller.set("HOTLINE_TICKET", call.recorder.ticket_number)
@@ -264,6 +277,8 @@ def _inbound(body: Callable[[CallFlow], None]) -> Callable[[Bridge, FastAGISessi
             body(call)
         except AGIHangup as exc:
             raise call.caller_hung_up(exc) from None
+        except AGISessionCut as exc:
+            raise call.cut_off(exc) from None
         finally:
             call.recorder.close()
 

@@ -24,13 +24,19 @@ MAX_MENU_DEPTH = 8
 TICKET_NUMBER_DIGITS = 20
 TICKET_NUMBER_TIMEOUT_MS = 10000
 PROGRESS_ATTEMPTS = 3
+# SAY DATETIME speaks the time in the zone it is given (without one, in the Asterisk host's zone), and
+# Asterisk's format letters (voicemail.conf): A weekday, B month name, d day of the month, Y year.
+# A zh channel reads year, month, day, weekday; an en channel "Tuesday, December first, 2026".
+SAY_ZONE = "Asia/Shanghai"
+DATE_FORMATS = {"zh": "YBdA", "en": "ABdY"}
 
 
 class Caller:
     """The caller's side of the dialogue: each method is one AGI command, sent byte for byte as documented."""
 
-    def __init__(self, session: FastAGISession) -> None:
+    def __init__(self, session: FastAGISession, *, language: str = "zh") -> None:
         self.session = session
+        self.language = language
 
     def answer(self) -> None:
         self.session.command("ANSWER")
@@ -49,8 +55,13 @@ class Caller:
         self.session.command("SAY DIGITS", digits, "")
 
     def say_date(self, when: datetime.datetime) -> None:
-        # Asterisk speaks the date in its own time zone, so the Asterisk server must run in Asia/Shanghai.
-        self.session.command("SAY DATE", int(when.timestamp()), "")
+        """The date of `when` in Shanghai, whatever the Asterisk host's zone: SAY DATETIME with the zone.
+
+        (SAY DATE takes no zone and speaks the host's date: a deadline of 07:00 in Shanghai would be
+        read as the day before on a host running in UTC.)
+        """
+        date_format = DATE_FORMATS.get(self.language, DATE_FORMATS["zh"])
+        self.session.command("SAY DATETIME", int(when.timestamp()), "", date_format, SAY_ZONE)
 
     def set(self, name: str, value: str) -> None:
         """SET VARIABLE for the dialplan (also on a hung-up channel: the h extension sees it)."""

@@ -47,6 +47,9 @@ class CallRecorder:
         self.citizen_known = False
         self.ivr_recorded = False
         self.record: dict[str, Any] | None = None
+        # The inbound dialplan passes AGI(…/hotline,${CHANNEL(linkedid)},${HOTLINE_RECORDING}); either may
+        # be empty or missing (an older dialplan, a call not recorded).
+        self.linkedid, self.recording = (arg.strip() for arg in (*info.args[:2], "", "")[:2])
         self._path = store.spool.path_for("call", info.uniqueid)
         self._claimed = False
 
@@ -75,6 +78,8 @@ class CallRecorder:
                         dialled=self.info.dialled,
                         channel=self.info.channel,
                         language=self.info.language,
+                        linkedid=self.linkedid,
+                        recording=self.recording,
                     )
                     self.call, self.ticket_number = opened.call, opened.ticket.number
                     self.citizen_known = opened.citizen is not None
@@ -89,6 +94,8 @@ class CallRecorder:
             "dialled": self.info.dialled,
             "channel": self.info.channel,
             "language": self.info.language,
+            "linkedid": self.linkedid,
+            "recording": self.recording,
             "started_at": clock.now().isoformat(),
             "opened": False,
             "number": self.store.numbers.take(),
@@ -99,17 +106,21 @@ class CallRecorder:
         self.ivr_recorded = self.record["ivr"] is not None
         self._save()
 
-    def ivr_done(self, *, path: str, digits: str, kind: str) -> None:
-        """What the caller chose in the IVR (a kind goes onto the draft ticket)."""
+    def ivr_done(self, *, path: str, digits: str, kind: str, self_service: bool = False) -> None:
+        """What the caller chose in the IVR (a kind goes onto the draft ticket); `self_service`: they heard
+        what they called for (a progress answer), so the call ends in self-service."""
         self.ivr_recorded = True
         if self._try_database():
             try:
                 assert self.call is not None
-                self.store.db.run(call_ivr_done, self.call, path=path, digits=digits, kind=kind)
+                self.store.db.run(
+                    call_ivr_done, self.call, path=path, digits=digits, kind=kind, self_service=self_service
+                )
                 return
             except DB_ERRORS as exc:
                 self._database_failed(exc)
-        self._spool_step("ivr", {"path": path, "digits": digits, "kind": kind, "at": clock.now().isoformat()})
+        step = {"path": path, "digits": digits, "kind": kind, "self_service": self_service}
+        self._spool_step("ivr", {**step, "at": clock.now().isoformat()})
 
     def hangup(self, *, cause: str) -> None:
         """Close the call record: the caller hung up (or the IVR ended the call)."""
@@ -130,7 +141,7 @@ class CallRecorder:
     def _try_database(self) -> bool:
         return self.record is None and self.store.health.available()
 
-    def _spool_step(self, step: str, data: dict[str, str]) -> None:
+    def _spool_step(self, step: str, data: dict[str, Any]) -> None:
         if self.record is None:
             # The call was opened in the database; only what came after is owed.
             self.record = {
@@ -140,6 +151,8 @@ class CallRecorder:
                 "dialled": self.info.dialled,
                 "channel": self.info.channel,
                 "language": self.info.language,
+                "linkedid": self.linkedid,
+                "recording": self.recording,
                 "started_at": self.call.started_at.isoformat() if self.call else clock.now().isoformat(),
                 "opened": True,
                 "number": self.ticket_number,

@@ -11,11 +11,11 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from routing.callbacks import callback_record
 from telephony.actions import call_hangup, call_ivr_done, call_open
-from tickets.actions import ticket_close, ticket_reopen
 from tickets.actions.lifecycle import ticket_number_preassigned
 from tickets.errors import InvalidTransition
-from tickets.models import Satisfaction, Status, Ticket
+from tickets.models import Satisfaction, Ticket
 
 from .database import DB_ERRORS, DatabaseHealth, discard_connection
 from .spool import Spool
@@ -76,6 +76,8 @@ def replay_call(record: dict[str, Any]) -> None:
             dialled=record.get("dialled", ""),
             channel=record.get("channel", ""),
             language=record.get("language", ""),
+            linkedid=record.get("linkedid", ""),
+            recording=record.get("recording", ""),
             at=_time(record.get("started_at")),
         )
     if number and opened.ticket.number != number:
@@ -85,23 +87,37 @@ def replay_call(record: dict[str, Any]) -> None:
         )
     ivr = record.get("ivr")
     if ivr and opened.call.ivr_ended_at is None:
-        call_ivr_done(opened.call, path=ivr["path"], digits=ivr["digits"], kind=ivr["kind"], at=_time(ivr["at"]))
+        call_ivr_done(
+            opened.call,
+            path=ivr["path"],
+            digits=ivr["digits"],
+            kind=ivr["kind"],
+            self_service=ivr.get("self_service", False),
+            at=_time(ivr["at"]),
+        )
     hangup = record.get("hangup")
     if hangup:
         call_hangup(record["key"], cause=hangup["cause"], at=_time(hangup["at"]))
 
 
 def replay_rating(record: dict[str, Any]) -> None:
-    """Close (satisfied) or reopen (unsatisfied) the replied ticket; one no longer awaiting its callback is left."""
+    """Record the citizen's rating as the callback of the replied ticket, as an operator would (callback_record):
+    satisfied or basically satisfied closes it, unsatisfied reopens it; the callback row, the timeline
+    and the events come with it. A ticket no longer awaiting its callback is left as it is.
+
+    The live callback call runs this too (not only the spool's replay).
+    """
     number, satisfaction = record["ticket"], record["satisfaction"]
     ticket = Ticket.objects.filter(number=number).first()
+    if satisfaction == Satisfaction.UNSATISFIED:
+        note = _("Unsatisfied: keyed in by the citizen during the callback call.")
+    else:
+        note = _("Keyed in by the citizen during the callback call.")
     try:
-        if ticket is None or ticket.status != Status.REPLIED:
-            raise _NotAwaiting(ticket.status if ticket else "no such ticket")
-        if satisfaction == Satisfaction.UNSATISFIED:
-            ticket_reopen(ticket, actor=None, note=_("Unsatisfied: keyed in by the citizen during the callback call."))
-        else:
-            ticket_close(ticket, actor=None, satisfaction=satisfaction)
+        if ticket is None:
+            raise _NotAwaiting("no such ticket")
+        # actor=None: the system records it; callback_record checks the ticket is replied, under its lock.
+        callback_record(ticket, actor=None, result=satisfaction, note=note)
     except (_NotAwaiting, InvalidTransition) as exc:  # rated twice, or handled by a person meanwhile
         logger.warning(
             "callback %s: ticket %s is not awaiting a callback (%s); rating %s ignored",

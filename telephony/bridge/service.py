@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 
 from asgiref.sync import SyncToAsync
+from django.conf import settings
 
 from telephony.agi.pyst2_adapter import FastAGISession
 from telephony.agi.server import FastAGIServer
@@ -27,7 +28,8 @@ class BridgeService:
 
     `thread_context`, if given, wraps the work of every bridge thread (each call, each database step,
     each replay round): the embedded run command uses it to send events through daphne's event loop.
-    Without it the service runs an event loop of its own for that (EventLoopThread).
+    Without it the service runs an event loop of its own for that (EventLoopThread). The server holds
+    at most HOTLINE_AGI_MAX_CALLS calls unless `max_sessions` says otherwise.
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class BridgeService:
         self.events = EventLoopThread() if thread_context is None else None
         self.thread_context = thread_context or self.events.context  # type: ignore[union-attr]
         bridge.store.db.context = self.thread_context
+        server_options.setdefault("max_sessions", settings.AGI_MAX_CALLS)
         self.server = FastAGIServer(
             self._handle, host=host, port=port, allowed_hosts=list(allowed_hosts), **server_options
         )

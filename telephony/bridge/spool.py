@@ -22,6 +22,9 @@ from urllib.parse import quote
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+# Spooled calls hold citizens' phone numbers: only the bridge's own user may read them.
+FILE_MODE = 0o600
+DIRECTORY_MODE = 0o700
 # Files that could not be replayed (corrupt, or refused by the domain) are moved here for a person to read.
 FAILED_DIR = "failed"
 
@@ -37,6 +40,7 @@ class Spool:
         self.directory = Path(directory)
         self._lock = threading.Condition()
         self._claimed: set[str] = set()
+        self._warned: set[Path] = set()
 
     def path_for(self, kind: str, key: str) -> Path:
         # Asterisk uniqueids are `1795834593.3`; anything else is percent-encoded into a safe file name.
@@ -63,8 +67,12 @@ class Spool:
         data = json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8")
         temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(temporary, "wb") as handle:
+            self._private_directory(self.directory)
+            # Created with its mode (never readable by others, whatever the umask), then fchmod in case a
+            # stale temporary file of the same name survived a crash with other permissions.
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+            with open(descriptor, "wb") as handle:
+                os.fchmod(handle.fileno(), FILE_MODE)
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -83,7 +91,7 @@ class Spool:
     def quarantine(self, path: Path) -> Path:
         """Move a record the replay cannot use out of the way, keeping it for a person to look at."""
         target = self.directory / FAILED_DIR / path.name
-        target.parent.mkdir(mode=0o700, exist_ok=True)
+        self._private_directory(target.parent)
         os.replace(path, target)
         self._sync_directory()
         return target
@@ -117,6 +125,23 @@ class Spool:
         with self._lock:
             self._claimed.discard(path.name)
             self._lock.notify_all()
+
+    def _private_directory(self, directory: Path) -> None:
+        """Create `directory` (and its parents) if missing; make it 0o700 if it is not."""
+        directory.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        mode = directory.stat().st_mode & 0o777
+        if mode == DIRECTORY_MODE:
+            return
+        try:
+            os.chmod(directory, DIRECTORY_MODE)
+        except OSError as exc:
+            # Not ours to change (another owner): the files in it are 0o600 all the same, so the call is
+            # still spooled rather than lost; say so once.
+            if directory not in self._warned:
+                self._warned.add(directory)
+                logger.warning(
+                    "spool directory %s is %o and cannot be made %o: %s", directory, mode, DIRECTORY_MODE, exc
+                )
 
     def _sync_directory(self) -> None:
         # The rename or unlink is durable only once the directory entry itself is on disk.

@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import translation
 
-from routing.actions import rule_save, rules_apply, rules_reorder
+from routing.actions import rule_delete, rule_save, rules_apply, rules_reorder
 from routing.calendar import calendar_cache_clear, seed_from_chinese_calendar
 from routing.models import Rule, RulesetVersion
 from routing.rules import (
@@ -515,6 +516,51 @@ def test_another_process_sees_a_change_through_the_token(rule):
     RulesetVersion.objects.filter(pk=1).update(token="changed-elsewhere")  # as another process's save would
 
     assert ruleset() is not stale
+
+
+def test_a_deleted_rule_no_longer_matches_the_next_ticket(rule, make_ticket, housing):
+    doomed = rule(kinds=("complaint",), priority=10)
+    fallback = rule(kinds=("complaint",), priority=20, lead_department=housing.pk)
+    ticket = make_ticket(kind="complaint")
+    assert matched(ticket) == doomed.pk  # compiled and cached with the doomed rule
+
+    rule_delete(doomed.pk, actor=None)
+
+    assert matched(ticket) == fallback.pk
+
+
+def test_a_changed_keyword_is_in_force_for_the_next_ticket(rule, make_ticket):
+    saved = rule(keywords=("停水",))
+    ticket = make_ticket(title="路灯", description="楼道路灯不亮")
+    assert matched(ticket) is None
+
+    rule_save(next(s for s in rule_specs() if s.id == saved.pk).replace(keywords=("路灯",)), actor=None)
+
+    assert matched(ticket) == saved.pk
+
+
+def test_a_rolled_back_rule_change_never_comes_into_force(rule, make_ticket):
+    kept = rule(kinds=("complaint",), priority=20)
+    ticket = make_ticket(kind="complaint")
+    assert matched(ticket) == kept.pk
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        rule(kinds=("complaint",), priority=10)
+        assert len(ruleset()) == 2  # the saving transaction sees its own rule (and caches it)...
+        raise RuntimeError("the change is abandoned")
+
+    assert len(ruleset()) == 1  # ...but the token rolled back with it, so the cache is not trusted
+    assert matched(ticket) == kept.pk
+
+
+def test_an_auto_dispatch_rule_saved_now_dispatches_the_very_next_registration(make_ticket, water):
+    before = make_ticket(kind="help", description="路灯不亮")
+    assert before.status == Status.REGISTERED  # no rule yet; the empty ruleset is compiled and cached
+
+    rule_save(RuleSpec(name="路灯", keywords=("路灯",), lead_department=water.pk, auto_dispatch=True), actor=None)
+    after = make_ticket(kind="help", description="路灯不亮")
+
+    assert after.status == Status.DISPATCHED and after.lead_department_id == water.pk
 
 
 def test_matching_many_tickets_runs_no_query(db, water, housing, django_assert_num_queries):

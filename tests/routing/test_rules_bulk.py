@@ -140,3 +140,15 @@ def test_the_repeat_caller_count_has_an_index_on_the_caller_number(db):
 
     index = constraints["routing_ticket_caller_created"]
     assert index["index"] and index["columns"] == ["caller_number", "created_at"]
+
+
+def test_a_batch_fetches_its_history_unordered_through_a_plain_query(history):
+    # Through a server-side cursor (PostgreSQL's iterator()) with the model's ordering, the planner walked
+    # every ticket of the window by created_at instead of the callers' index: ten times slower at scale.
+    batch = [facts_for_ticket(ticket) for ticket in history]
+
+    with CaptureQueriesContext(connection) as queries:
+        facts_prefetch_repeats(batch, days=7)
+
+    (query,) = queries.captured_queries
+    assert "ORDER BY" not in query["sql"], query["sql"]

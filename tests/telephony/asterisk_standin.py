@@ -10,11 +10,13 @@ server ends the session.
 
 from __future__ import annotations
 
+import datetime
 import re
 import socket
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Transcript 1's environment block, in Asterisk's order (agi_accountcode is empty: "agi_accountcode: ").
 TRANSCRIPT_ENV: tuple[tuple[str, str], ...] = (
@@ -146,6 +148,9 @@ ARITY: dict[tuple[str, ...], tuple[int, int]] = {
     ("SAY", "NUMBER"): (2, 3),
     ("SAY", "DATE"): (2, 2),
     ("SAY", "TIME"): (2, 2),
+    # res_agi's handle_saydatetime: SAY DATETIME <time> <escape digits> [format] [timezone]; it checks
+    # only argc < 4 (more arguments are ignored), then that <time> parses (ast_get_time_t).
+    ("SAY", "DATETIME"): (2, 99),
     ("SET", "VARIABLE"): (2, 2),
     ("GET", "VARIABLE"): (1, 1),
     ("GET", "FULL", "VARIABLE"): (1, 2),
@@ -155,7 +160,8 @@ ARITY: dict[tuple[str, ...], tuple[int, int]] = {
 }
 DEAD_OK = {("GET", "VARIABLE"), ("GET", "FULL", "VARIABLE"), ("SET", "VARIABLE"), ("VERBOSE",), ("NOOP",), ("EXEC",)}
 MEDIA = {("GET", "DATA"), ("STREAM", "FILE"), ("WAIT", "FOR", "DIGIT"), ("SAY", "DIGITS"), ("SAY", "NUMBER")}
-MEDIA |= {("SAY", "DATE"), ("SAY", "TIME")}
+MEDIA |= {("SAY", "DATE"), ("SAY", "TIME"), ("SAY", "DATETIME")}
+_LEADING_INTEGER = re.compile(r"\s*([+-]?\d+)")
 # Sample counts of the prompt files the stand-in "has" (beep: 2000 samples, as observed).
 FILE_SAMPLES = {"beep": 2000}
 
@@ -220,6 +226,8 @@ class CallRecord:
     commands: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     closed_by_server: bool = False
+    # What SAY DATE / SAY DATETIME made the caller hear: the date, in the zone Asterisk used for it.
+    said_dates: list[datetime.date] = field(default_factory=list)
     # Seconds from the stand-in's last write to the server's EOF (how promptly the server closed).
     close_delay: float | None = None
 
@@ -239,6 +247,7 @@ class AsteriskStandIn:
     agisighup: False is Set(AGISIGHUP=no): no HANGUP lines at all.
     exit_on_hangup: Set(AGIEXITONHANGUP=yes): HANGUP twice, then Asterisk closes the socket.
     silent_at: command N gets no reply at all (a wedged Asterisk).
+    host_zone: the Asterisk host's time zone, in which SAY DATE (and SAY DATETIME without a zone) speak.
     """
 
     env: bytes = field(default_factory=environment)
@@ -249,6 +258,7 @@ class AsteriskStandIn:
     agisighup: bool = True
     exit_on_hangup: bool = False
     silent_at: int | None = None
+    host_zone: str = "UTC"
     timeout: float = 5.0
     _record: CallRecord = field(init=False, repr=False, default_factory=CallRecord)
     _up: bool = field(init=False, repr=False, default=True)
@@ -350,6 +360,8 @@ class AsteriskStandIn:
 
     def _run(self, words: tuple[str, ...], args: list[str]) -> str:
         variables = self._record.variables
+        if words in (("SAY", "DATE"), ("SAY", "DATETIME")):
+            return self._say_date(words, args)
         if words == ("ANSWER",) or words == ("NOOP",) or words == ("EXEC",) or words[0] == "SAY":
             return "200 result=0"
         if words == ("VERBOSE",):
@@ -375,6 +387,20 @@ class AsteriskStandIn:
         if words == ("STREAM", "FILE"):
             return self._stream_file(args[0], escape=args[1])
         return self._get_data(max_digits=int(args[2]) if len(args) > 2 else 255)
+
+    def _say_date(self, words: tuple[str, ...], args: list[str]) -> str:
+        # SAY DATE: sscanf("%30d"), the host's zone. SAY DATETIME: ast_get_time_t, then the zone argument
+        # if given and not empty (ast_localtime falls back to the host's zone for one it does not know).
+        match = _LEADING_INTEGER.match(args[0])
+        if match is None:
+            return R520
+        zone_name = args[3] if words == ("SAY", "DATETIME") and len(args) > 3 and args[3] else self.host_zone
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo(self.host_zone)
+        self._record.said_dates.append(datetime.datetime.fromtimestamp(int(match[1]), zone).date())
+        return "200 result=0"
 
     def _stream_file(self, name: str, *, escape: str) -> str:
         samples = FILE_SAMPLES.get(name, 8000)

@@ -10,6 +10,7 @@ from telephony.agi.protocol import (
     MAX_ENV_BYTES,
     AGIHangup,
     AGIProtocolError,
+    AGISessionCut,
     AGITimeout,
     Connection,
     check_command,
@@ -253,6 +254,34 @@ def test_non_utf8_environment_bytes_are_replaced_and_logged_once(wire, caplog):
     assert env["agi_calleridname"] == gbk_name.decode("utf-8", errors="replace")
     assert "\ufffd" in env["agi_dnid"]
     assert len([record for record in caplog.records if "non-UTF-8" in record.message]) == 1
+
+
+def test_a_non_utf8_line_is_logged_by_its_length_and_bad_byte_offsets_never_its_content(wire, caplog):
+    conn, asterisk = wire
+    # A caller ID with a stray byte in the middle, and a name in GBK: both are personal data.
+    line = b"agi_callerid: 1380013\xff8000"
+    block = environment().replace(b"agi_callerid: 13800138000", line)
+    asterisk.sendall(block.replace(b"agi_calleridname: 13800138000", "agi_calleridname: 张三".encode("gbk")))
+
+    with caplog.at_level(logging.DEBUG, logger="telephony.agi.protocol"):
+        env = read_environment(conn, timeout=1)
+
+    assert env["agi_callerid"] == "1380013\ufffd8000"
+    [record] = [r for r in caplog.records if "non-UTF-8" in r.getMessage()]
+    message = record.getMessage()
+    assert f"a line of {len(line)} bytes (agi_callerid), bad bytes at 21" in message
+    for personal in ("1380013", "8000", "\\xff", "张三", repr("张三".encode("gbk"))):
+        assert personal not in message, personal
+
+
+def test_an_end_of_stream_after_this_server_cut_the_session_is_a_cut_not_a_hang_up(wire):
+    conn, _asterisk = wire
+    conn.cut()
+
+    with pytest.raises(AGISessionCut):
+        read_reply(conn, timeout=1)
+    with pytest.raises(AGISessionCut):
+        conn.write_line("NOOP")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from telephony.agi.protocol import AGICommandFailed, AGIError, AGIHangup, AGIInvalidCommand, AGIUsageError
+from telephony.agi.protocol import (
+    AGICommandFailed,
+    AGIError,
+    AGIHangup,
+    AGIInvalidCommand,
+    AGISessionCut,
+    AGIUsageError,
+)
 from telephony.agi.pyst2_adapter import DEAD_CHANNEL_COMMANDS
 from telephony.agi.server import FastAGIServer, allowlist_networks
 from tests.telephony.asterisk_standin import (
@@ -306,6 +313,9 @@ def connection_refused(address):
         socket.create_connection(address, timeout=1).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        # Queued on the listener just before it closed: reset, not refused (yet).
+        return False
     return False
 
 
@@ -410,18 +420,39 @@ def test_flood_of_200_connections_then_a_normal_call_still_works(serve, caplog):
     assert len(warnings) == 200
 
 
-def test_connections_over_max_sessions_are_refused_and_logged(serve, caplog):
-    server = serve(Recorder(), max_sessions=2, read_timeout=1.0)
-    held = [socket.create_connection(server.address, timeout=2) for _ in range(2)]
-    wait_until(lambda: server.active_sessions == 2)
+def test_at_its_call_limit_the_server_refuses_connections_so_asterisk_fails_over(serve, caplog):
+    server = serve(Recorder(), max_sessions=2, read_timeout=5.0)
 
-    with caplog.at_level(logging.WARNING, logger="telephony.agi.server"):
-        received, closed = raw_connection(server, environment())
+    with caplog.at_level(logging.INFO, logger="telephony.agi.server"):
+        held = [socket.create_connection(server.address, timeout=2) for _ in range(2)]
+        wait_until(lambda: server.active_sessions == 2)
+        assert not server.accepting
 
-    assert closed and received == b""
-    assert any("2 calls already open" in record.message for record in caplog.records)
+        # Refused, not accepted then closed: res_agi tries the next hagi:// SRV target only when
+        # the connection itself fails (a refused one fails at once).
+        assert connection_refused(server.address)
+        assert connection_refused(server.address)
+        warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings == ["FastAGI bridge at its limit of 2 calls: refusing new connections until one ends"]
+
+        held.pop().close()  # a call ends: a slot is free, the same port listens again
+        wait_until(lambda: server.accepting)
+        assert server.active_sessions == 1
+        assert_still_serving(server)
+
+    assert any("accepting calls again" in r.message for r in caplog.records)
     for sock in held:
         sock.close()
+
+
+def test_a_server_stopped_while_at_its_limit_stops_cleanly(serve):
+    server = serve(Recorder(), max_sessions=1, read_timeout=5.0)
+    held = socket.create_connection(server.address, timeout=2)
+    wait_until(lambda: server.active_sessions == 1)
+
+    assert server.stop(timeout=0.2) is False
+    assert connection_refused(server.address) and server.active_sessions == 0
+    held.close()
 
 
 def test_allowlist_refuses_other_hosts_before_reading_a_byte(serve, caplog):
@@ -497,7 +528,8 @@ def test_stop_cuts_calls_still_open_after_the_drain_timeout(serve):
     assert time.monotonic() - started < 2.0
     assert record.closed_by_server
     assert server.active_sessions == 0
-    assert [type(error) for error in handler.errors] == [AGIHangup]
+    # Cut by the server, not hung up: the caller is still there and Asterisk carries on in the dialplan.
+    assert [type(error) for error in handler.errors] == [AGISessionCut]
 
 
 def test_the_agi_package_imports_no_django():

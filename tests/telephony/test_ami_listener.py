@@ -88,6 +88,19 @@ def test_a_caller_joining_the_queue_is_recorded_and_counted(db, apply):
     assert OutboxEvent.objects.filter(type="queue.state").last().groups == [SUPERVISORS]
 
 
+def test_the_linked_id_and_recording_come_from_the_channel_events_for_a_call_the_bridge_missed(db, apply, operator):
+    recording = ("ChanVariable", "HOTLINE_RECORDING=hotline/20261128/1795834593.3.wav")
+    apply(event("QueueCallerJoin", [*ami.caller_join(UID), recording]))
+
+    call = Call.objects.get(uniqueid=UID)
+    assert (call.linkedid, call.recording) == (UID, "hotline/20261128/1795834593.3.wav")
+
+    # A call first seen at AgentConnect (its QueueCallerJoin lost in a reconnect) gets them there.
+    other = "1795834593.4"
+    apply(event("AgentConnect", [*ami.agent_connect(other), ("ChanVariable", "HOTLINE_RECORDING=")]))
+    assert (Call.objects.get(uniqueid=other).linkedid, Call.objects.get(uniqueid=other).recording) == (other, "")
+
+
 def test_agent_connect_answers_the_call_for_the_operator_on_that_extension(db, apply, operator):
     apply(
         event("QueueMemberAdded", ami.member_fields("PJSIP/8001")),

@@ -197,7 +197,25 @@ def test_each_flow_calls_the_fastagi_bridge_on_port_4573(dialplan, context, scri
 
 def test_the_main_flow_is_agi_to_the_bridge_s_hotline_script(dialplan):
     (agi,) = agi_steps(dialplan, "hotline")
-    assert dialplan.expand(f"AGI({agi.args})") == "AGI(agi://10.0.0.20:4573/hotline)"
+    assert dialplan.expand(agi.args).split(",")[0] == "agi://10.0.0.20:4573/hotline"
+
+
+@pytest.mark.parametrize("context", ["hotline", "hotline-progress"])
+def test_the_inbound_flows_pass_the_linked_id_and_the_recording_to_the_bridge(dialplan, context):
+    """The bridge reads agi_arg_1 as the linked id and agi_arg_2 as the recording (telephony/bridge/recorder.py)."""
+    steps = dialplan.steps(context)
+    agi_at = next(i for i, step in enumerate(steps) if step.app == "AGI")
+    assert steps[agi_at].args.split(",")[1:] == ["${CHANNEL(linkedid)}", "${HOTLINE_RECORDING}"]
+    # With HOTLINE_RECORD=yes the file is named and MixMonitor records into it, before the bridge runs.
+    before = [step.args for step in steps[:agi_at] if step.app == "ExecIf"]
+    assert any('"${HOTLINE_RECORD}" = "yes"' in args and "?Set(HOTLINE_RECORDING=" in args for args in before)
+    assert any("?MixMonitor(${HOTLINE_RECORDING})" in args for args in before)
+    assert dialplan.globals["HOTLINE_RECORD"] == "no"
+
+
+def test_the_ami_events_carry_the_recording_for_calls_the_bridge_missed():
+    general = one(load("manager.conf"), "general")
+    assert "HOTLINE_RECORDING" in [name.strip() for name in (general.get("channelvars") or "").split(",")]
 
 
 def test_every_agi_script_path_is_a_flow_the_bridge_serves(dialplan):

@@ -1,6 +1,8 @@
 """The bridge's pieces that need no database: reading the AGI environment, and the spool's files."""
 
 import json
+import os
+import stat
 
 import pytest
 
@@ -61,3 +63,36 @@ def test_a_claimed_record_is_not_claimed_twice(tmp_path):
     assert spool.claim(path) and not spool.claim(path)
     spool.release(path)
     assert spool.claim(path)
+
+
+@pytest.fixture
+def usual_umask():
+    """The umask most services run with (0o022): files 0o644 and directories 0o755 unless asked otherwise."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_spooled_calls_are_readable_by_the_bridges_user_only(tmp_path, usual_umask):
+    spool = Spool(tmp_path / "var" / "spool")
+
+    path = spool.save({"kind": "call", "key": "1795834593.3", "caller": "13800138000"})
+    spool.save({"kind": "call", "key": "1795834593.3", "caller": "13800138000", "number": "2026"})
+    failed = spool.quarantine(path)
+
+    assert mode(spool.directory) == 0o700
+    assert mode(failed) == 0o600 and mode(failed.parent) == 0o700
+    assert mode(spool.save({"kind": "rating", "key": "cb.1", "ticket": "2026"})) == 0o600
+
+
+def test_an_existing_spool_directory_open_to_others_is_closed(tmp_path, usual_umask):
+    directory = tmp_path / "spool"
+    directory.mkdir(mode=0o755)
+
+    Spool(directory).save({"kind": "call", "key": "1.1"})
+
+    assert mode(directory) == 0o700

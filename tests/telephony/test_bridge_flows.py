@@ -1,17 +1,25 @@
 """The bridge's flows over real TCP, driven by the Asterisk stand-in: every IVR branch, hang-ups, duplicates."""
 
 import contextlib
+import datetime
 import importlib
 import logging
-from dataclasses import dataclass
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils.translation import gettext
 
+from routing.models import Callback
+from telephony import actions
 from telephony.agi.server import FastAGIServer
 from telephony.bridge import Bridge
 from telephony.models import Call, IvrMenu, IvrOption, Outcome
+from telephony.selectors import call_pop_payload
 from tests.telephony.asterisk_standin import AsteriskStandIn, environment
-from tickets.models import Satisfaction, Status, Ticket
+from tickets.models import Action, Satisfaction, Status, Ticket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -230,12 +238,13 @@ def test_a_missing_menu_prompt_counts_as_no_input_and_ends_with_an_operator(serv
     assert record.commands[4:] == [WELCOME, MENU, INVALID, MENU, INVALID, MENU, *queued_to_operator()]
 
 
-def progress_said(ticket):
+def progress_said(ticket, *, date_format="ABdY"):
     said = ['STREAM FILE hotline/ticket-status-is ""', f'STREAM FILE hotline/status-{ticket.status} ""']
     if ticket.lead_department:
         said += ['STREAM FILE hotline/handled-by ""', f'STREAM FILE hotline/dept-{ticket.lead_department.code} ""']
     if ticket.deadline:
-        said += ['STREAM FILE hotline/deadline-is ""', f'SAY DATE {int(ticket.deadline.timestamp())} ""']
+        deadline = int(ticket.deadline.timestamp())
+        said += ['STREAM FILE hotline/deadline-is ""', f'SAY DATETIME {deadline} "" {date_format} Asia/Shanghai']
     return said
 
 
@@ -308,6 +317,46 @@ def test_the_progress_script_path_skips_the_menu(server, make_ticket):
         "HANGUP",
     ]
     assert call.ivr_path == "progress" and call.outcome == Outcome.SELF_SERVICE
+
+
+def test_the_deadline_is_said_as_its_date_in_shanghai_whatever_the_asterisk_hosts_zone(server, make_ticket):
+    ticket = make_ticket(Status.DISPATCHED)
+    # 07:00 on 1 December in Shanghai is still 30 November on a host running in UTC.
+    deadline = datetime.datetime(2026, 12, 1, 7, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    Ticket.objects.filter(pk=ticket.pk).update(deadline=deadline)
+
+    for language, date_format in (("en", "ABdY"), ("zh", "YBdA")):
+        env = environment(uniqueid=f"deadline.{language}", language=language)
+        stand_in = AsteriskStandIn(env=env, digits=["8", f"{ticket.number}#"], host_zone="UTC")
+        record = stand_in.call(server.address)
+
+        assert record.said_dates == [datetime.date(2026, 12, 1)], language
+        assert f'SAY DATETIME {int(deadline.timestamp())} "" {date_format} Asia/Shanghai' in record.commands
+
+
+# Where a progress call (key 8, then a found ticket) is: the opening 4, welcome, menu, then these.
+PROGRESS_STEPS = {"ENTER_NUMBER": 7, "STATUS_IS": 8, "GOODBYE": 14}
+
+
+@pytest.mark.parametrize(
+    ("step", "outcome"),
+    [
+        ("ENTER_NUMBER", Outcome.ABANDONED_IVR),  # keying the ticket number
+        ("STATUS_IS", Outcome.ABANDONED_IVR),  # before the answer was said in full
+        ("GOODBYE", Outcome.SELF_SERVICE),  # heard the whole answer, left during the goodbye
+    ],
+)
+def test_a_progress_query_is_self_service_only_once_the_caller_heard_the_answer(server, make_ticket, step, outcome):
+    ticket = make_ticket(Status.DISPATCHED)
+    stand_in = AsteriskStandIn(digits=["8", f"{ticket.number}#"], hangup_at=PROGRESS_STEPS[step])
+
+    record = stand_in.call(server.address)
+
+    call = the_call()
+    said = {"ENTER_NUMBER": ENTER_NUMBER, "STATUS_IS": 'STREAM FILE hotline/ticket-status-is ""'}
+    assert record.commands[PROGRESS_STEPS[step] - 1] == said.get(step, 'STREAM FILE hotline/goodbye ""')
+    assert call.ivr_path == "main>progress" and call.ended_at
+    assert call.outcome == outcome
 
 
 # The complaint call: 4 opening commands, welcome, menu, kind, your number, digits, to operator.
@@ -411,3 +460,92 @@ def test_the_callback_rating_closes_or_reopens_the_replied_ticket(server, make_t
     assert satisfied.status == Status.CLOSED and satisfied.satisfaction == Satisfaction.SATISFIED
     assert unsatisfied.status == Status.REOPENED and unsatisfied.satisfaction == Satisfaction.UNSATISFIED
     assert not Call.objects.exists()  # an outbound callback is no inbound call and opens no draft
+
+
+@dataclass
+class WaitsAt(AsteriskStandIn):
+    """A stand-in that gives no reply to `line` (the caller thinking at the menu) and says when it got there."""
+
+    line: str = MENU
+    reached: threading.Event = field(default_factory=threading.Event)
+
+    def _respond(self, line):
+        if line == self.line:
+            self.reached.set()
+            return ""
+        return super()._respond(line)
+
+
+def test_a_call_cut_by_the_bridge_stopping_is_left_open_for_the_queue_not_recorded_as_a_hang_up(serve, caplog):
+    caplog.set_level(logging.INFO)
+    server = serve()
+    stand_in = WaitsAt(digits=["2"])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        placed = pool.submit(stand_in.call, server.address)
+        assert stand_in.reached.wait(5)
+        assert server.stop(timeout=0.1) is False  # the drain ran out: the bridge cuts the session
+        record = placed.result()
+
+    call = the_call()
+    # Asterisk returns to the dialplan, which queues the caller with the ticket the bridge set first.
+    assert record.closed_by_server and record.variables["HOTLINE_TICKET"] == call.ticket.number
+    assert "GET VARIABLE HANGUPCAUSE" not in record.commands
+    assert call.ended_at is None and call.hangup_cause == "" and call.outcome == Outcome.IN_PROGRESS
+    assert call.ivr_path == "main>bridge-stopped>operator" and call.ivr_ended_at
+    assert not [r for r in caplog.records if "hung up" in r.getMessage()]
+    assert any("cut by the drain" in r.getMessage() for r in caplog.records)
+
+    # The AMI listener then closes it by what happened in the queue, as for any queued call.
+    now = call.ivr_ended_at
+    actions.call_queue_join(UNIQUEID, queue="hotline", at=now)
+    actions.call_hangup(UNIQUEID, cause="16", at=now + datetime.timedelta(seconds=30))
+    assert the_call().outcome == Outcome.ABANDONED_QUEUE
+
+
+def test_the_linked_id_and_recording_the_dialplan_passes_are_on_the_call_record(server):
+    recording = "hotline/20261128/1795834593.3.wav"
+    env = environment(args=["1795834590.1", recording])
+
+    AsteriskStandIn(env=env, digits=["2"]).call(server.address)
+
+    call = the_call()
+    assert (call.linkedid, call.recording) == ("1795834590.1", recording)
+    payload = call_pop_payload(call)
+    assert (payload["linkedid"], payload["recording"]) == ("1795834590.1", recording)
+
+
+def test_a_dialplan_that_passes_no_arguments_leaves_them_empty(server):
+    AsteriskStandIn(env=environment(args=["1795834593.3", ""]), digits=["0"]).call(server.address)
+    AsteriskStandIn(env=environment(uniqueid="1795834593.4"), digits=["0"]).call(server.address)
+
+    assert (the_call().linkedid, the_call().recording) == ("1795834593.3", "")
+    assert (the_call("1795834593.4").linkedid, the_call("1795834593.4").recording) == ("", "")
+
+
+def test_a_rating_keyed_by_phone_records_the_callback_as_an_operator_would(server, make_ticket):
+    satisfied, unsatisfied = make_ticket(Status.REPLIED), make_ticket(Status.REPLIED)
+
+    for ticket, key in ((satisfied, "2"), (unsatisfied, "3")):
+        env = environment(network_script="callback", uniqueid=f"cb.{key}", args=[ticket.number])
+        AsteriskStandIn(env=env, digits=[key]).call(server.address)
+
+    closed = Callback.objects.get(ticket=satisfied)
+    assert (closed.result, closed.operator) == (Satisfaction.BASICALLY, None) and closed.done_at
+    assert closed.note == gettext("Keyed in by the citizen during the callback call.")
+    reopened = Callback.objects.get(ticket=unsatisfied)
+    assert reopened.result == Satisfaction.UNSATISFIED and reopened.done_at
+    assert reopened.note == gettext("Unsatisfied: keyed in by the citizen during the callback call.")
+    entry = satisfied.timeline.order_by("-id").first()
+    assert (entry.action, entry.actor, entry.data) == (Action.CLOSE, None, {"satisfaction": "basically"})
+    assert unsatisfied.timeline.order_by("-id").first().action == Action.REOPEN
+
+
+def test_a_rating_for_a_ticket_no_longer_awaiting_its_callback_changes_nothing(server, make_ticket, caplog):
+    ticket = make_ticket(Status.DISPATCHED)
+    env = environment(network_script="callback", uniqueid="cb.late", args=[ticket.number])
+
+    record = AsteriskStandIn(env=env, digits=["1"]).call(server.address)
+
+    assert record.variables["HOTLINE_SATISFACTION"] == "satisfied"
+    assert Ticket.objects.get(pk=ticket.pk).status == Status.DISPATCHED and not Callback.objects.exists()
+    assert any("not awaiting a callback" in r.getMessage() for r in caplog.records)

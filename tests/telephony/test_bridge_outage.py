@@ -23,7 +23,7 @@ from dashboards.models import OutboxEvent
 from telephony.bridge import Bridge
 from telephony.bridge.spool import FAILED_DIR
 from telephony.models import Call, Outcome
-from tests.telephony.asterisk_standin import AsteriskStandIn
+from tests.telephony.asterisk_standin import AsteriskStandIn, environment
 from tests.telephony.test_bridge_flows import (
     MENU,
     UNIQUEID,
@@ -118,6 +118,34 @@ def test_database_down_at_the_start_queues_the_caller_with_a_held_number_and_rep
     assert call.ivr_path == "outage>operator" and call.caller_number == "+8613800138000"
     assert Ticket.objects.count() == 1 and not bridge.store.spool.pending()
     assert TicketNumberCounter.objects.get().last == held  # the replay used the held number, took no new one
+
+
+def test_a_spooled_call_keeps_its_linked_id_and_recording_through_the_replay(server, bridge, outage):
+    recording = "hotline/20261128/1795834593.3.wav"
+    outage.start()
+
+    AsteriskStandIn(env=environment(args=["1795834590.1", recording]), digits=["2"]).call(server.address)
+    outage.end()
+    bridge.maintain()
+
+    call = Call.objects.get()
+    assert (call.uniqueid, call.linkedid, call.recording) == (UNIQUEID, "1795834590.1", recording)
+
+
+def test_a_progress_answer_spooled_at_its_end_is_replayed_as_self_service(server, bridge, outage, make_ticket):
+    ticket = make_ticket(Status.REGISTERED)
+    # The lookup answered; the database goes as the answer is spoken, before the IVR result is written.
+    stand_in = Hooked(
+        digits=["8", f"{ticket.number}#"], hooks={'STREAM FILE hotline/ticket-status-is ""': outage.start}
+    )
+
+    record = stand_in.call(server.address)
+    outage.end()
+    bridge.maintain()
+
+    call = Call.objects.get(uniqueid=UNIQUEID)
+    assert record.commands[-1] == "HANGUP" and call.ivr_path == "main>progress"
+    assert call.outcome == Outcome.SELF_SERVICE and call.hangup_cause == "self-service done"
 
 
 def test_database_lost_mid_call_spools_the_rest_and_the_replay_completes_the_call_once(server, bridge, outage, caplog):

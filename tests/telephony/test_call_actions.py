@@ -112,3 +112,42 @@ def test_call_events_carry_no_phone_number(db):
     actions.call_hangup("2.1", cause="16")
     for event in OutboxEvent.objects.filter(type__startswith="call."):
         assert "138" not in str(event.payload)
+
+
+def test_a_hang_up_in_the_middle_of_a_progress_query_is_abandoned_in_the_ivr(db):
+    opened = actions.call_open(uniqueid="3.1", caller="13800138000", at=T0)
+    actions.call_ivr_done(opened.call, path="main>progress", digits="8", at=T0)  # no answer was given
+
+    call = actions.call_hangup("3.1", cause="caller hung up", at=T0 + datetime.timedelta(seconds=20))
+
+    assert call.outcome == Outcome.ABANDONED_IVR
+
+
+def test_a_progress_answer_is_self_service_whoever_closes_the_call(db):
+    opened = actions.call_open(uniqueid="3.2", caller="13800138000", at=T0)
+    call = actions.call_ivr_done(opened.call, path="main>progress", digits="8", self_service=True, at=T0)
+    assert call.outcome == Outcome.SELF_SERVICE and call.ended_at is None
+
+    # The AMI listener's Hangup can come before the bridge's own hang-up: the outcome stays.
+    actions.call_hangup("3.2", cause="16", at=T0 + datetime.timedelta(seconds=40))
+    call = actions.call_hangup("3.2", cause="self-service done", at=T0 + datetime.timedelta(seconds=41))
+    assert (call.outcome, call.hangup_cause) == (Outcome.SELF_SERVICE, "16")
+
+
+def test_the_queue_join_fills_the_linked_id_and_recording_the_bridge_did_not_store(db):
+    actions.call_open(uniqueid="3.3", caller="13800138000", linkedid="3.0", recording="a.wav", at=T0)
+
+    kept = actions.call_queue_join("3.3", queue="hotline", at=T0, linkedid="9.9", recording="b.wav")
+    unseen = actions.call_queue_join("3.4", queue="hotline", at=T0, linkedid="3.0", recording="c.wav")
+
+    assert (kept.linkedid, kept.recording) == ("3.0", "a.wav")
+    assert (unseen.linkedid, unseen.recording) == ("3.0", "c.wav")
+
+
+def test_the_bridge_fills_the_linked_id_and_recording_of_a_call_the_listener_saw_first(db):
+    actions.call_queue_join("3.5", queue="hotline", at=T0)
+
+    opened = actions.call_open(uniqueid="3.5", caller="13800138000", linkedid="3.0", recording="d.wav")
+
+    call = Call.objects.get(uniqueid="3.5")
+    assert (call.linkedid, call.recording) == ("3.0", "d.wav") == (opened.call.linkedid, opened.call.recording)

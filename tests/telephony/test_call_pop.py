@@ -34,6 +34,8 @@ CALLER = "13800138000"
 POP_KEYS = {
     "call",
     "uniqueid",
+    "linkedid",
+    "recording",
     "caller",
     "queue",
     "operator",
@@ -106,6 +108,7 @@ def test_the_pop_names_the_draft_ticket_the_ivr_choice_and_the_citizen(answered,
     payload = call_pop_payload(answered)
     assert set(payload) == POP_KEYS
     assert (payload["call"], payload["uniqueid"], payload["operator"]) == (answered.pk, UID, operator.pk)
+    assert (payload["linkedid"], payload["recording"]) == (UID, "")  # the linked id from QueueCallerJoin
     assert payload["caller"] == "138****8000"
     assert (payload["queue"], payload["wait_seconds"]) == ("hotline", 12)
     ticket = payload["ticket"]

@@ -63,6 +63,9 @@ TICKET_READS = [route for route in TICKET_ROUTES if "get" in route[2]]
 TICKET_PAGES = routes_with("number", api=False)
 CITIZEN_ROUTES = [r for r in routes_with("pk", api=True) if r[0].rsplit(":", 1)[-1].startswith("citizen-")]
 ROUTE = ("name", "extra", "methods")
+# Pages of something only some tickets have (404 when this one has none); they are still walked for
+# isolation above, and their own tests show them opening: a web ticket's photo (tests/intake).
+ATTACHMENT_PAGES = {"intake-photo"}
 
 
 def route_ids(routes) -> list[str]:
@@ -188,6 +191,8 @@ def test_ticket_page_opens_for_your_own_department(client, make_ticket, water_st
     ticket = make_ticket(Status.ACCEPTED)
     client.force_login(water_staff)
     for name, extra, _methods in TICKET_PAGES:
+        if name in ATTACHMENT_PAGES:
+            continue
         assert client.get(route_url(name, extra, number=ticket.number)).status_code == 200
 
 
