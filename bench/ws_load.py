@@ -138,8 +138,11 @@ class Bench:
     async def open_sockets(self, app: str) -> None:
         """Connect the 100 dashboard sockets of `app`; resident memory of its daphne before and after."""
         figures, pid = self.figures.apps[app], self.processes.pid(app)
-        for user in self.users[:5]:  # warm-up: lazy imports, first queries, connection pools
+        # Warm-up: lazy imports, first queries, connection pools; a round at once too, so that the
+        # process's database threads (and their connections) are there before memory is measured.
+        for user in self.users[:5]:
             await connect_once(*self.endpoint(app, user))
+        await asyncio.gather(*(connect_once(*self.endpoint(app, user)) for user in self.users[:CONNECT_CONCURRENCY]))
         await asyncio.sleep(1.0)
         figures.rss_before = rss(pid)
         semaphore = asyncio.Semaphore(CONNECT_CONCURRENCY)
@@ -397,7 +400,8 @@ async def run(args: argparse.Namespace) -> int:
         operators = [user["extension"] for user in seeded["users"] if user["role"] == "operator"]
         with ami_standin.AmiStandin(secret=env["HOTLINE_AMI_SECRET"]) as standin:
             standin.queues["hotline"].members = [ami_standin.Member(f"PJSIP/{ext}") for ext in operators]
-            processes = Processes(env, scratch, log=sys.stderr, app=args.project_app)
+            profile = frozenset(filter(None, (args.profile or "").split(",")))
+            processes = Processes(env, scratch, log=sys.stderr, app=args.project_app, profile=profile)
             publisher = Publisher(env, scratch)
             try:
                 processes.start(standin.port)
@@ -412,6 +416,8 @@ async def run(args: argparse.Namespace) -> int:
                     for name in (*processes.processes, "publisher"):
                         text = (scratch / "logs" / f"{name}.log").read_text(errors="replace")
                         (Path(args.keep_logs) / f"{name}.log").write_text(text)
+                    for path in (scratch / "logs").glob("*.prof"):
+                        (Path(args.keep_logs) / path.name).write_bytes(path.read_bytes())
     machine = machine_summary(args.database_url, args.redis_url)
     machine.update(postgres_settings(args.database_url))
     print_table(bench.figures, machine)
@@ -436,6 +442,12 @@ def main(argv: list[str] | None = None) -> int:
         default="callcentre.asgi:application",
         metavar="MODULE:ATTR",
         help="The project's ASGI application for daphne (to measure a candidate change beside the real one).",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="NAMES",
+        help="Run these processes (comma-separated: project, noop, bridge, listener) under cProfile; with"
+        " --keep-logs the profiles (main thread only) are copied there as NAME.prof.",
     )
     parser.add_argument("--publisher", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--seed-users", metavar="O,S,D", help=argparse.SUPPRESS)

@@ -124,8 +124,11 @@ def postgres_settings(database_url: str) -> dict[str, str]:
 class Processes:
     """The two daphne processes, the AGI bridge, the AMI listener and the publisher."""
 
-    def __init__(self, env: dict[str, str], scratch: Path, *, log: IO[str], app: str) -> None:
+    def __init__(
+        self, env: dict[str, str], scratch: Path, *, log: IO[str], app: str, profile: frozenset[str] = frozenset()
+    ) -> None:
         self.env, self.scratch, self.log, self.app = env, scratch, log, app
+        self.profile = profile  # processes run under cProfile (their main thread), written to logs/<name>.prof
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.ports: dict[str, int] = {}
         (scratch / "logs").mkdir(parents=True, exist_ok=True)
@@ -140,6 +143,9 @@ class Processes:
             "listener": [PYTHON, "manage.py", "ami_listener", "--host", "127.0.0.1", "--port", str(ami_port)],
         }
         for name, command in commands.items():
+            if name in self.profile:
+                profile = ["-m", "cProfile", "-o", str(self.scratch / "logs" / f"{name}.prof")]
+                command = [command[0], *profile, *command[1:]]
             with open(self.scratch / "logs" / f"{name}.log", "wb") as output:
                 self.processes[name] = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
                     command, cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT

@@ -7,14 +7,20 @@ docs/dashboards.md.
 import asyncio
 import json
 import logging
+import math
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import connection, connections
 from django.utils import translation
 
 from .publish import stream_seqs
@@ -33,6 +39,38 @@ CLOSE_FORBIDDEN = 4403  # the user's role may not see this view
 RESYNC_MIN_INTERVAL = 1.0
 # A view with a wallboard part gets it refreshed at most this often (seconds) while figures move.
 WALLBOARD_INTERVAL = REFRESH_INTERVAL
+# Threads (each with its own database connection, kept for DB_CONN_MAX_AGE) that read snapshots,
+# heartbeats and wallboards for the process's sockets, so that they run side by side (docs/dashboards.md).
+DB_THREADS = 4
+
+_T = TypeVar("_T")
+_db_threads = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="live-db")
+
+
+async def db_read(function: Callable[..., _T], *args: Any) -> _T:
+    """Run a read-only `function(*args)` in one of the DB_THREADS threads; stale connections are closed around it.
+
+    channels' default (thread-sensitive) puts every database call of the process on one thread, so
+    each socket's snapshot and every session read queued behind the others: at 20 connects a second
+    that queue was the p99 of the handshake. Snapshots are reads in their own transaction and share
+    nothing between calls, so any thread will do. SQLite serialises the snapshot's transaction anyway
+    (and the tests' in-memory database refuses concurrent transactions), so it keeps the one thread.
+    """
+    if connection.vendor == "sqlite":
+        return await database_sync_to_async(function)(*args)
+    return await database_sync_to_async(function, thread_sensitive=False, executor=_db_threads)(*args)
+
+
+def db_threads_close() -> None:
+    """Close the database connections the DB_THREADS threads hold (tests: so PostgreSQL can drop the database)."""
+    barrier = threading.Barrier(DB_THREADS)
+
+    def close() -> None:
+        barrier.wait(timeout=10)  # every thread holds one task, so each closes its own connections
+        connections.close_all()
+
+    for future in [_db_threads.submit(close) for _ in range(DB_THREADS)]:
+        future.result()
 
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
@@ -81,6 +119,19 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         if wallboard is not None:
             wallboard.stop()
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Hand a message to its handler, without channels' per-message hop to the sync thread.
+
+        channels closes stale database connections before every message on the one thread all
+        thread-sensitive code shares: for 100 sockets that was a thread hop per event per socket,
+        queued behind the snapshots. This consumer touches the database only through db_read(),
+        which closes stale connections around each call itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def receive_json(self, content: Any, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "resync":
@@ -125,7 +176,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=code)
 
     async def _send_snapshot(self) -> None:
-        snapshot = await database_sync_to_async(self._build_snapshot)()
+        snapshot = await db_read(self._build_snapshot)
         built = time.monotonic()
         self.seqs = dict(snapshot["streams"])
         snapshot["heartbeat"] = settings.LIVE_HEARTBEAT_SECONDS
@@ -150,7 +201,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         while True:
             await asyncio.sleep(interval)
             try:
-                streams = await database_sync_to_async(stream_seqs)(self.streams)
+                streams = await db_read(stream_seqs, self.streams)
             except Exception:  # the database is away: the client notices the silence instead
                 logger.warning("live heartbeat could not read the streams", exc_info=True)
                 continue
@@ -160,11 +211,14 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 class _WallboardRefresh:
     """When and what to send one socket to keep its wallboard true: {"type": "wallboard", "data": …}.
 
-    An event that can move a figure marks the wallboard stale; a refresh follows at once, or, within
-    WALLBOARD_INTERVAL of the last one, when the interval is up, so a burst costs one refresh a
-    second and its last change is always sent. The refresh must show the state at least as of the
-    latest event the socket had: it takes the process's shared computation (wallboard_cached) only
-    if that began after the event arrived (the event was committed before it was relayed).
+    An event that can move a figure marks the wallboard stale; a refresh follows at the next tick of
+    a clock shared by the process's sockets (every WALLBOARD_INTERVAL), at least an interval after the
+    socket's last one, so a burst costs one refresh a second and its last change is always sent. The
+    refresh must show the state at least as of the latest event the socket had: it takes the
+    process's shared computation (wallboard_cached) only if that began after the event arrived (the
+    event was committed before it was relayed). Sockets refreshing on the same tick share one: with
+    a timer of its own each socket refreshed at its own moment, after the latest event, and every
+    supervisor's socket computed the wallboard anew each second.
 
     The snapshot's wallboard may be a computation from up to a second before the snapshot, older
     than events the snapshot's streams already count (those are never sent to the socket), so a
@@ -187,8 +241,9 @@ class _WallboardRefresh:
         self.since = max(self.since, since)
         if self.timer is not None:
             return  # a refresh is planned; it will read after `since`
-        delay = max(0.0, self.last + WALLBOARD_INTERVAL - time.monotonic())
-        self.timer = asyncio.get_running_loop().call_later(delay, self._due)
+        now = time.monotonic()
+        due = math.ceil(max(now, self.last + WALLBOARD_INTERVAL) / WALLBOARD_INTERVAL) * WALLBOARD_INTERVAL
+        self.timer = asyncio.get_running_loop().call_later(max(0.0, due - now), self._due)
 
     def sent_in_snapshot(self, wallboard: dict[str, Any], built: float) -> None:
         self.generation += 1
@@ -214,7 +269,7 @@ class _WallboardRefresh:
         self.generation += 1
         generation = self.generation
         try:
-            data = await database_sync_to_async(self._read)(since)
+            data = await db_read(self._read, since)
         except Exception:  # the database is away: try again an interval later
             logger.warning("wallboard refresh could not be read", exc_info=True)
             self.stale(since)
@@ -231,7 +286,7 @@ class _WallboardRefresh:
     def _read(self, since: float) -> dict[str, Any]:
         with translation.override(self.consumer.language):
             # Only a computation that began after `since` shows the changes up to it.
-            return wallboard_cached(max_age=min(WALLBOARD_INTERVAL, max(0.0, time.monotonic() - since)))
+            return wallboard_cached(max_age=WALLBOARD_INTERVAL, since=since)
 
 
 def _figures(wallboard: dict[str, Any]) -> dict[str, Any]:

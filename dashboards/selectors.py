@@ -4,7 +4,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from routing.models import Callback
 from tickets import clock
@@ -57,9 +57,23 @@ def taken_by(user: User) -> Q:
     return Q(created_by=user) | Q(pk__in=answered) | Q(pk__in=registered)
 
 
+def _taken(user: User) -> QuerySet[Ticket]:
+    """The operator's tickets (taken_by) with the relations their rows show, and no others.
+
+    The console's lists (and every connect's snapshot) show the citizen and the lead department;
+    joining the other four relations tickets_visible_to joins cost each snapshot a third of its time.
+    """
+    return (
+        tickets_visible_to(user)
+        .select_related(None)
+        .select_related("citizen", "lead_department")
+        .filter(taken_by(user))
+    )
+
+
 def operator_drafts(user: User) -> list[Ticket]:
     """The operator's drafts: their calls not yet registered, newest first."""
-    mine = tickets_visible_to(user).filter(taken_by(user), status=Status.DRAFT)
+    mine = _taken(user).filter(status=Status.DRAFT)
     return list(mine.order_by("-created_at", "-id")[:LIST_LIMIT])
 
 
@@ -69,25 +83,26 @@ def operator_callbacks(user: User) -> list[Ticket]:
     Each has `callback_due_at` (None until the periodic sweep schedules the callback).
     """
     due = Callback.objects.filter(ticket=OuterRef("pk"), replied_at=OuterRef("replied_at"), done_at__isnull=True)
-    mine = tickets_visible_to(user).filter(taken_by(user), status=Status.REPLIED)
+    mine = _taken(user).filter(status=Status.REPLIED)
     mine = mine.annotate(callback_due_at=Subquery(due.values("due_at")[:1]))
     return list(mine.order_by(F("callback_due_at").asc(nulls_last=True), "replied_at", "id")[:CALLBACK_LIMIT])
 
 
 def operator_watching(user: User) -> list[str]:
     """The numbers of the operator's tickets on their way to a reply, whose events the console follows."""
-    mine = tickets_visible_to(user).filter(taken_by(user), status__in=ON_THE_WAY).order_by("-updated_at", "-id")
+    mine = _taken(user).filter(status__in=ON_THE_WAY).order_by("-updated_at", "-id")
     return list(mine.values_list("number", flat=True)[:WATCH_LIMIT])
+
+
+def operator_registered(user: User) -> list[Ticket]:
+    """The tickets the operator took that were registered, the latest first."""
+    mine = _taken(user).filter(registered_at__isnull=False)
+    return list(mine.order_by("-registered_at", "-id")[:LIST_LIMIT])
 
 
 def operator_home(user: User) -> dict[str, object]:
     """The operator's own drafts (calls still being written up) and the tickets they registered lately."""
-    mine = tickets_visible_to(user).filter(taken_by(user))
-    return {
-        "drafts": operator_drafts(user),
-        "registered": list(mine.filter(registered_at__isnull=False).order_by("-registered_at", "-id")[:LIST_LIMIT]),
-        "now": clock.now(),
-    }
+    return {"drafts": operator_drafts(user), "registered": operator_registered(user), "now": clock.now()}
 
 
 def operator_console(user: User) -> dict[str, object]:

@@ -16,9 +16,10 @@ event numbered `streams[name]` in each stream: the deltas that follow it apply o
 """
 
 import datetime
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, transaction
 
@@ -30,6 +31,9 @@ from . import selectors
 from .publish import OPERATORS, SUPERVISORS, department_group, operator_group, stream_seqs
 
 SnapshotPart = Callable[[User], Any]
+_T = TypeVar("_T")
+# What the parts of the snapshot being built read once for all of them (snapshot_shared).
+_shared: ContextVar[dict[Hashable, Any] | None] = ContextVar("snapshot_shared", default=None)
 
 
 @dataclass
@@ -87,13 +91,30 @@ def snapshot_build(view: View, user: User) -> dict[str, Any]:
     """
     names = view.streams(user)
     outermost = not connection.in_atomic_block  # inside a caller's transaction, its isolation holds
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        streams = stream_seqs(names)
-        data = {key: part(user) for key, part in view.parts.items()}
+    shared = _shared.set({})
+    try:
+        with transaction.atomic():
+            if outermost and connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            streams = stream_seqs(names)
+            data = {key: part(user) for key, part in view.parts.items()}
+    finally:
+        _shared.reset(shared)
     return {"type": "snapshot", "view": view.name, "streams": streams, "now": _iso(clock.now()), "data": data}
+
+
+def snapshot_shared(key: Hashable, read: Callable[[], _T]) -> _T:
+    """`read()` once per snapshot for every part that needs it (the operator's drafts: two parts list them).
+
+    Outside a snapshot (a page, a test) it simply reads.
+    """
+    shared = _shared.get()
+    if shared is None:
+        return read()
+    if key not in shared:
+        shared[key] = read()
+    return shared[key]
 
 
 # Rows ---------------------------------------------------------------------------------------------
@@ -160,10 +181,15 @@ view_register(
 
 @snapshot_part("operator", "tickets")
 def operator_tickets(user: User) -> dict[str, Any]:
-    """The operator's drafts and the tickets they registered lately."""
-    home = selectors.operator_home(user)
-    now = home["now"]
-    return {"drafts": _rows(home["drafts"], user, now), "registered": _rows(home["registered"], user, now)}
+    """The operator's drafts (read once with the queue part's) and the tickets they registered lately."""
+    now = clock.now()
+    drafts = operator_drafts_shared(user)
+    return {"drafts": _rows(drafts, user, now), "registered": _rows(selectors.operator_registered(user), user, now)}
+
+
+def operator_drafts_shared(user: User) -> list[Ticket]:
+    """The operator's drafts, read once per snapshot (the `tickets` and `queue` parts both list them)."""
+    return snapshot_shared(("operator_drafts", user.pk), lambda: selectors.operator_drafts(user))
 
 
 @snapshot_part("supervisor", "tickets")

@@ -438,11 +438,15 @@ _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 _cache_lock = threading.Lock()
 
 
-def wallboard_cached(*, max_age: float = REFRESH_INTERVAL) -> dict[str, Any]:
-    """`wallboard_snapshot()` in the active language, computed at most once per `max_age` seconds per process."""
+def wallboard_cached(*, max_age: float = REFRESH_INTERVAL, since: float | None = None) -> dict[str, Any]:
+    """`wallboard_snapshot()` in the active language, computed at most once per `max_age` seconds per process.
+
+    With `since` (a time.monotonic() value), only a computation that began at or after it will do: one
+    that shows every change committed before then.
+    """
     language = get_language() or ""
     with _cache_lock:
         hit = _cache.get(language)
-        if hit is None or time.monotonic() - hit[0] >= max_age:
+        if hit is None or time.monotonic() - hit[0] >= max_age or (since is not None and hit[0] < since):
             hit = _cache[language] = (time.monotonic(), wallboard_snapshot())
     return dict(hit[1])  # a new top level, so a caller adding keys leaves the shared one alone

@@ -4,7 +4,7 @@ import datetime
 from typing import Any
 
 from dashboards import selectors
-from dashboards.snapshots import snapshot_part, ticket_row
+from dashboards.snapshots import operator_drafts_shared, snapshot_part, ticket_row
 from tickets import clock
 from tickets.models import User
 
@@ -25,7 +25,7 @@ def operator_queue(user: User) -> dict[str, Any]:
         row["callback_due_at"] = _iso(ticket.callback_due_at)
         callbacks.append(row)
     return {
-        "drafts": [ticket_row(ticket, user, now=now) for ticket in selectors.operator_drafts(user)],
+        "drafts": [ticket_row(ticket, user, now=now) for ticket in operator_drafts_shared(user)],
         "callbacks": callbacks,
         "watching": selectors.operator_watching(user),
     }

@@ -178,6 +178,39 @@ async def test_a_snapshot_with_a_wallboard_computed_before_it_is_corrected_right
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_the_sockets_of_a_process_refresh_on_one_tick_and_share_one_computation(
+    supervisor, admin_user, interval, monkeypatch
+):
+    seconds = interval(0.3)
+    computed = []
+    real = wallboard.wallboard_snapshot
+
+    def counted():
+        computed.append(1)
+        return real()
+
+    def remind():
+        with transaction.atomic():
+            publish("ticket.reminder", {"ticket": "2026112500001", "id": 1}, [SUPERVISORS])
+
+    monkeypatch.setattr(wallboard, "wallboard_snapshot", counted)
+    first, _ = await live(supervisor, "supervisor")
+    await asyncio.sleep(seconds / 2)  # the two sockets' refreshes start half an interval apart
+    second, _ = await live(admin_user, "supervisor")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while loop.time() - started < seconds * 5:  # events all the time, as on a busy morning
+        await sync_to_async(remind)()
+        await asyncio.sleep(seconds / 3)
+    elapsed = loop.time() - started
+
+    # One computation a tick for both sockets; with a timer each, every tick of each socket computed.
+    assert len(computed) <= elapsed / seconds + 2
+    for socket in (first, second):
+        await socket.close()
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_department_and_operator_sockets_never_get_the_wallboard(
     operator, water_staff, supervisor, make_ticket, interval
 ):

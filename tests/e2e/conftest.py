@@ -49,7 +49,7 @@ def chromium_path() -> str:
     _missing("the end-to-end test needs Chromium: apt-get install chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path):
     try:
         from playwright.sync_api import sync_playwright

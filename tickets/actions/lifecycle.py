@@ -8,13 +8,16 @@ import contextlib
 import contextvars
 import datetime
 import functools
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from dashboards.publish import OPERATORS, SUPERVISORS, department_group, publish
@@ -55,7 +58,18 @@ EDITABLE_FIELDS = (
     "citizen",
     "caller_number",
 )
+logger = logging.getLogger(__name__)
 HOTLINE_ROLES = (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
+# What a duplicate may be merged into: a ticket still being handled.
+MERGE_TARGETS = (
+    Status.REGISTERED,
+    Status.DISPATCHED,
+    Status.ACCEPTED,
+    Status.EXTENSION_REQUESTED,
+    Status.RETURNED,
+    Status.REPLIED,
+    Status.REOPENED,
+)
 # Ticket numbers carry the hotline's own date, whatever time zone a request has activated.
 NUMBER_ZONE = ZoneInfo("Asia/Shanghai")
 # Who may perform each action; department actions are also limited to the ticket's lead department.
@@ -179,8 +193,9 @@ def _transition(
     data: dict[str, Any] | None = None,
     apply: Callable[[Ticket], list[str]] | None = None,
     extra_departments: Iterable[int | None] = (),
+    event: dict[str, Any] | None = None,
 ) -> Ticket:
-    """Move `ticket` by `action` under a row lock; `apply` sets the action's own fields."""
+    """Move `ticket` by `action` under a row lock; `apply` sets the action's own fields, `event` adds to the payload."""
     sources, target = TRANSITIONS[action]
     with transaction.atomic():
         locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
@@ -207,7 +222,8 @@ def _transition(
             data=data or {},
             at=now,
         )
-        publish(f"ticket.{action}", _event(locked, action, from_status, changed), _groups(locked, *extra_departments))
+        payload = {**_event(locked, action, from_status, changed), **(event or {})}
+        publish(f"ticket.{action}", payload, _groups(locked, *extra_departments))
     return locked
 
 
@@ -495,7 +511,10 @@ def ticket_return(
         )
         if data.get("flagged"):
             changed = ["lead_department", "deadline", "return_count"]
-            payload = {**_event(returned, Action.RETURN, before["status"], changed), "return_count": returned.return_count}
+            payload = {
+                **_event(returned, Action.RETURN, before["status"], changed),
+                "return_count": returned.return_count,
+            }
             publish("ticket.return_flagged", payload, [SUPERVISORS])
     return returned
 
@@ -632,22 +651,84 @@ def ticket_reopen(ticket: Ticket, *, actor: User | None, note: str) -> Ticket:
 
 
 def ticket_merge(ticket: Ticket, *, actor: User | None, into: Ticket, note: str = "") -> Ticket:
-    """Merge a duplicate (重复件合并) into the main ticket, which carries on for both."""
+    """Merge a duplicate (重复件合并) into the main ticket, which carries on for both.
+
+    The main ticket must be open (registered to reopened): not the duplicate itself, not a draft,
+    not finished, merged or cancelled (ValidationError on `into`; nothing changes). The duplicate's
+    caller is told through the main ticket: the duplicate points at it (`merged_into`, which the
+    progress query follows to show the main ticket's progress), the main ticket's timeline records
+    the duplicate (a `merge` entry with its status unchanged, `data.merged`), and after the commit
+    the SMS hook point (merge_notice_send) gets the duplicate. Publishes ticket.merge, naming the
+    main ticket (`into`), to the supervisors, the operators and the duplicate's departments.
+    """
     if into.pk == ticket.pk:
         raise ValidationError({"into": _("A ticket cannot be merged into itself.")})
 
     def apply(t: Ticket) -> list[str]:
         # The main ticket's current status, not the caller's copy: it may have been merged meanwhile.
-        if Ticket.objects.filter(pk=into.pk, status__in=(Status.MERGED, Status.CANCELLED)).exists():
-            raise ValidationError({"into": _("The main ticket is itself merged or cancelled; choose another.")})
-        t.merged_into = into
+        main = Ticket.objects.get(pk=into.pk)
+        if main.status not in MERGE_TARGETS:
+            raise ValidationError(
+                {
+                    "into": _("Ticket %(number)s is “%(status)s”: merge into a ticket that is still open.")
+                    % {"number": main.number, "status": Status(main.status).label}
+                }
+            )
+        t.merged_into = main
         t.closed_at = clock.now()
         return ["merged_into", "closed_at"]
 
     with transaction.atomic():
         # Lock both tickets in id order: merging A into B while B merges into A must not leave both merged.
         list(Ticket.objects.select_for_update().filter(pk__in=[ticket.pk, into.pk]).order_by("pk"))
-        return _transition(ticket, Action.MERGE, actor=actor, note=note, data={"into": into.number}, apply=apply)
+        merged = _transition(
+            ticket,
+            Action.MERGE,
+            actor=actor,
+            note=note,
+            data={"into": into.number},
+            apply=apply,
+            event={"into": into.number},
+        )
+        main = merged.merged_into
+        # Not a move of the main ticket (its status stays): its history says a second report joined it.
+        TimelineEntry.objects.create(
+            ticket=main,
+            action=Action.MERGE,
+            from_status=main.status,
+            to_status=main.status,
+            actor=actor,
+            note=note,
+            data={"merged": merged.number},
+            at=merged.updated_at,
+        )
+        transaction.on_commit(functools.partial(merge_notice_send, merged.pk))
+    return merged
+
+
+def merge_notice_send(ticket_id: int) -> None:
+    """The SMS hook point: tell a merged ticket's caller which ticket now carries their matter.
+
+    Runs after the merge commits. Nothing is sent unless HOTLINE_MERGE_NOTIFIER names a callable
+    (a dotted path), called as notifier(ticket=<the merged ticket>, into=<the main ticket>,
+    phone=<E.164 number or "">); a deployment with an SMS gateway points it at a function that
+    queues the message (a Celery task, so that a slow gateway never holds up a request). A failing
+    notifier is logged; the merge stands. Without one the caller learns it from the progress query
+    (their ticket number shows the main ticket's progress) and from the main ticket's callback.
+    """
+    path = getattr(settings, "HOTLINE_MERGE_NOTIFIER", "")
+    if not path:
+        return
+    ticket = Ticket.objects.select_related("merged_into", "citizen").get(pk=ticket_id)
+    if ticket.status != Status.MERGED or ticket.merged_into is None:
+        return
+    phone = ticket.caller_number
+    if not phone and ticket.citizen_id:
+        phone = ticket.citizen.phones.values_list("number", flat=True).first() or ""
+    try:
+        import_string(path)(ticket=ticket, into=ticket.merged_into, phone=phone)
+    except Exception:
+        logger.exception("merge notice for ticket %s failed", ticket.number)
 
 
 def ticket_cancel(ticket: Ticket, *, actor: User | None, reason: str) -> Ticket:

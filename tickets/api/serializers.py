@@ -251,6 +251,13 @@ class TicketUpdateSerializer(TicketWriteSerializer):
         fields = [f for f in TicketWriteSerializer.Meta.fields if f not in ("register", "external_ref")] + ["version"]
 
 
+def timeline_action_label(entry: TimelineEntry) -> str:
+    """The action's label; on a main ticket, a duplicate merged into it (a `merge` entry naming `merged`)."""
+    if entry.action == Action.MERGE and "merged" in (entry.data or {}):
+        return str(_("Duplicate merged in"))
+    return entry.get_action_display()
+
+
 # Timeline data that would identify a report's reporter to the department handling it.
 REPORTER_FIELDS = ("citizen", "caller_number")
 
@@ -258,13 +265,16 @@ REPORTER_FIELDS = ("citizen", "caller_number")
 class TimelineEntrySerializer(serializers.ModelSerializer):
     """One line of history; with `hide_reporter` in the context, edits of the reporter are left out."""
 
-    action_display = serializers.CharField(source="get_action_display", read_only=True)
+    action_display = serializers.SerializerMethodField()
     actor = serializers.SerializerMethodField()
     data = serializers.SerializerMethodField()
 
     class Meta:
         model = TimelineEntry
         fields = ["id", "at", "action", "action_display", "from_status", "to_status", "actor", "note", "data"]
+
+    def get_action_display(self, obj: TimelineEntry) -> str:
+        return timeline_action_label(obj)
 
     def get_actor(self, obj: TimelineEntry) -> str | None:
         if obj.actor_id is None:

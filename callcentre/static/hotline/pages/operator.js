@@ -1,5 +1,6 @@
 /* Operator console (话务员): screen pop, a keyboard-first ticket form, the routing suggestion with its
- * reason, dispatch or close at first contact with a knowledge-base answer, and the operator's own queue.
+ * reason, dispatch or close at first contact with a knowledge-base answer, the tickets the report may repeat
+ * (重复件, with their reasons; merge the report into one), and the operator's own queue.
  *
  * Live over one socket (live.js, docs/dashboards.md): the snapshot's `call` (the call the operator is
  * on: the call.pop payload), `queue` (drafts, tickets waiting for callback, the numbers of the other
@@ -10,14 +11,15 @@
  *
  * Hooks the end-to-end test relies on (keep them): #screen-pop[data-ticket], #ticket-form with fields
  * named kind, category, title, description, address, district, urgency; #routing-suggestion;
- * button[name=dispatch], button[name=close-first-contact]; #console-status.
+ * button[name=dispatch], button[name=close-first-contact]; #console-status; #duplicate-suggestions with
+ * button[data-merge-into].
  */
 (function () {
   "use strict";
 
   var root = document.getElementById("operator-console");
   var form = document.getElementById("ticket-form");
-  if (!root || !form || !window.HotlineLive) return;
+  if (!root || !form || !window.HotlineLive || !window.HotlineDuplicates) return;
 
   var config = root.dataset;
   var texts = document.getElementById("console-texts").dataset;
@@ -29,6 +31,8 @@
   var FIELDS = ["kind", "category", "title", "description", "address", "district", "urgency"];
   var DISPATCHABLE = ["draft", "registered", "returned"];
   var CLOSABLE = ["draft", "registered"];
+  // Where the form's ticket may still be merged into another (the lifecycle's merge).
+  var MERGEABLE = ["draft", "registered", "returned", "dispatched", "accepted", "reopened"];
   // Where one of the operator's tickets may be between registration and the department's reply.
   var ON_THE_WAY = ["registered", "dispatched", "accepted", "extension_requested", "returned", "reopened"];
 
@@ -55,6 +59,7 @@
     articleTitle: form.querySelector("[data-article-title]"),
     articleClear: form.querySelector("[data-article-clear]"),
     suggestion: document.getElementById("routing-suggestion"),
+    duplicates: document.getElementById("duplicate-suggestions"),
     pop: document.getElementById("screen-pop"),
     callState: document.getElementById("call-state"),
     statusBox: document.getElementById("console-status"),
@@ -373,6 +378,7 @@
     el.knowledge.value = "";
     knowledgePicker.close();
     renderSuggestion(null);
+    renderDuplicates(null);
   }
 
   // Give the form another ticket: `summary` (number, and from a pop kind/status/version) or null for a new one.
@@ -416,6 +422,7 @@
         showFormTicket();
         if (!quiet) setStatus("info", format(texts.loaded, { number: number }));
         explainSoon(0);
+        duplicatesSoon(0);
         return ticket;
       },
       function (error) {
@@ -658,6 +665,92 @@
       if (!option.value) return;
       var name = option.dataset.name || option.textContent;
       option.textContent = option.value === String(id) ? name + " " + texts.suggestedMark : name;
+    });
+  }
+
+  // Possible duplicates (重复件) -------------------------------------------------------------------------
+
+  var duplicateTexts = el.duplicates.dataset;
+  var duplicatesPlaceholder = el.duplicates.firstElementChild.cloneNode(true);
+  var duplicatesTimer = null;
+  var duplicatesSeq = 0;
+  var duplicatesAbort = null;
+
+  function duplicatesSoon(delay) {
+    window.clearTimeout(duplicatesTimer);
+    duplicatesTimer = window.setTimeout(findDuplicates, delay === undefined ? DEBOUNCE_MS : delay);
+  }
+
+  // The form as the server should compare it; the saved ticket's number brings its caller's phone.
+  function duplicatesBody() {
+    var body = formBody();
+    var query = { description: body.description, title: body.title, address: body.address, district: body.district };
+    if (state.ticket && state.ticket.number) query.ticket = state.ticket.number;
+    if (citizenId()) query.citizen = citizenId();
+    return query;
+  }
+
+  function findDuplicates() {
+    var seq = ++duplicatesSeq;
+    if (duplicatesAbort) duplicatesAbort.abort();
+    var body = duplicatesBody();
+    if ((body.description + body.title).length < 4 && !body.ticket && !body.citizen) {
+      renderDuplicates(null);
+      return;
+    }
+    duplicatesAbort = window.AbortController ? new AbortController() : null;
+    el.duplicates.setAttribute("aria-busy", "true");
+    request("POST", config.apiDuplicates, body, { signal: duplicatesAbort && duplicatesAbort.signal })
+      .then(function (result) {
+        if (seq !== duplicatesSeq) return;
+        el.duplicates.removeAttribute("aria-busy");
+        if (result.ok) renderDuplicates(result.data);
+        else {
+          var detail = (result.data && result.data.error) || {};
+          var failed = format(duplicateTexts.failed, { message: detail.message || texts.network });
+          HotlineDuplicates.message(el.duplicates, failed, "error");
+        }
+      })
+      .catch(function (error) {
+        if (seq !== duplicatesSeq || (error && error.name === "AbortError")) return;
+        el.duplicates.removeAttribute("aria-busy");
+        HotlineDuplicates.message(el.duplicates, format(duplicateTexts.failed, { message: texts.network }), "error");
+      });
+  }
+
+  function renderDuplicates(suggestions) {
+    if (!suggestions) {
+      window.clearTimeout(duplicatesTimer);
+      duplicatesSeq += 1; // an answer still on its way is for another form
+      el.duplicates.textContent = "";
+      el.duplicates.dataset.state = "empty";
+      el.duplicates.appendChild(duplicatesPlaceholder.cloneNode(true));
+      return;
+    }
+    var status = state.ticket ? state.ticket.status : "draft";
+    HotlineDuplicates.render(el.duplicates, suggestions, {
+      texts: duplicateTexts,
+      ticketUrl: function (number) {
+        return withNumber(config.ticketUrl, number);
+      },
+      canMerge: MERGEABLE.indexOf(status) >= 0,
+      onMerge: mergeInto,
+    });
+  }
+
+  // Merge the form's report into `main`: saved first (a new one as a draft, which the lifecycle lets merge).
+  function mergeInto(main) {
+    return run(function () {
+      var captured = capture();
+      return saveForm(captured).then(function (ticket) {
+        setStatus("busy", format(duplicateTexts.merging, { number: ticket.number, into: main.number }));
+        var body = { into: main.number };
+        return apiCall("POST", ticketApi(ticket.number, "merge"), body, ticket.number).then(function (done) {
+          applyIfCurrent(done, captured);
+          setStatus("ok", format(duplicateTexts.merged, { number: done.number, into: main.number }));
+          if (captured.generation === state.generation) duplicatesSoon(0);
+        });
+      });
     });
   }
 
@@ -1016,6 +1109,7 @@
       }
     } else {
       switchTo(null, payload.ivr && payload.ivr.kind);
+      if (state.citizen) duplicatesSoon(0); // the caller's recent tickets, before a word is typed
     }
     setStatus("info", announce);
     if (idle) el.title.focus();
@@ -1246,6 +1340,7 @@
     if (FIELDS.indexOf(name) < 0 || name === "category") return; // the category counts once chosen
     markDirty(name);
     if (name !== "address") explainSoon();
+    if (name !== "kind" && name !== "urgency") duplicatesSoon();
   }
   form.addEventListener("input", edited);
   form.addEventListener("change", edited);
@@ -1270,6 +1365,7 @@
       markDirty("district");
       explainSoon();
     }
+    duplicatesSoon();
     el.address.focus();
   });
 
