@@ -2,8 +2,8 @@
 
 The platform runs as it is started in real life: `manage.py runhotline` (pages, websockets, FastAGI
 bridge, periodic jobs) on a freshly migrated database with the demo city loaded. With REDIS_URL the
-AMI listener is `manage.py ami_listener` beside it, as in production; without, the in-memory layer
-only reaches one process, so the listener runs inside the server's process (tests/e2e/server.py).
+AMI listener is `manage.py ami_listener` beside it (runhotline --no-ami); without, the in-memory layer
+only reaches one process, and runhotline runs the listener itself, as the embedded mode does.
 The database: a temporary SQLite file, or with DATABASE_URL (PostgreSQL) a database
 `<name>_e2e_<pid>` on that server, created and dropped here. Asterisk is the tests' stand-ins: the AGI
 stand-in calls the bridge's port, the listener logs in to the AMI stand-in.
@@ -231,10 +231,11 @@ def _commands(env: dict[str, str], http_port: int, agi_port: int) -> dict[str, l
     ports = ["--port", str(http_port), "--agi-port", str(agi_port)]
     if env.get("REDIS_URL"):
         return {
-            "runhotline": [sys.executable, "manage.py", "runhotline", *ports],
+            "runhotline": [sys.executable, "manage.py", "runhotline", "--no-ami", *ports],
             "ami_listener": [sys.executable, "manage.py", "ami_listener"],
         }
-    return {"runhotline": [sys.executable, "-m", "tests.e2e.server", "serve", *ports]}
+    # The in-memory layer reaches one process's sockets only: runhotline runs the AMI listener itself.
+    return {"runhotline": [sys.executable, "manage.py", "runhotline", *ports]}
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,12 @@
-"""The end-to-end test's server side, run in a subprocess: prepare the demo database, or serve it.
+"""The end-to-end test's server side, run in a subprocess: prepare the demo database.
 
-    python -m tests.e2e.server prepare           migrate, load the demo city, add a routing rule,
-                                                 print the facts the browser test checks (JSON)
-    python -m tests.e2e.server serve ARGS...     `manage.py runhotline ARGS...` with the AMI listener
-                                                 in the same process (HOTLINE_AMI_* settings)
-
-Why `serve` exists: the embedded mode's in-memory channel layer only reaches the sockets of its own
-process, and runhotline hosts the pages, the websockets and the FastAGI bridge but not the AMI
-listener, so a `manage.py ami_listener` beside it would relay its screen pops to nobody. Over Redis
-the test runs the two real commands side by side instead, as production does.
+python -m tests.e2e.server prepare           migrate, load the demo city, add a routing rule,
+                                             print the facts the browser test checks (JSON)
 """
 
-from daphne.server import Server  # noqa: F401  isort: skip  (installs Twisted's asyncio reactor first, as runhotline)
-
-import asyncio
 import json
 import os
 import sys
-import threading
 
 # The demo city's water department and its "停水" (water cut) category: the routing rule below sends
 # one to the other, so the console has a suggestion to show.
@@ -72,58 +61,16 @@ def prepare() -> dict:
     }
 
 
-def serve(argv: list[str]) -> None:
-    from asgiref.sync import SyncToAsync
-    from django.conf import settings
-    from django.core.management import call_command
-    from twisted.internet import reactor, threads
-
-    from telephony.ami.listener import AmiListener
-
-    listener = AmiListener(
-        host=settings.AMI_HOST,
-        port=settings.AMI_PORT,
-        username=settings.AMI_USERNAME,
-        secret=settings.AMI_SECRET,
-        backoff_initial=0.2,
-        backoff_max=2.0,
-    )
-    thread: list[threading.Thread] = []
-
-    def start() -> None:
-        loop = asyncio.get_event_loop()
-
-        def run() -> None:
-            # As runhotline does for the bridge's threads: the publisher's async_to_sync then relays on
-            # daphne's loop, which owns the in-memory layer's queues.
-            SyncToAsync.threadlocal.main_event_loop, SyncToAsync.threadlocal.main_event_loop_pid = loop, os.getpid()
-            listener.run()
-
-        thread.append(threading.Thread(target=run, name="ami-listener", daemon=True))
-        thread[0].start()
-
-    def stop() -> None:
-        listener.stop()
-        for started in thread:
-            started.join(timeout=5)
-
-    reactor.callWhenRunning(start)
-    reactor.addSystemEventTrigger("before", "shutdown", lambda: threads.deferToThread(stop))
-    call_command("runhotline", *argv)
-
-
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callcentre.settings")
     import django
 
     django.setup()
-    command, *argv = sys.argv[1:] or ["?"]
+    command = (sys.argv[1:] or ["?"])[0]
     if command == "prepare":
         print(json.dumps(prepare(), ensure_ascii=False))
-    elif command == "serve":
-        serve(argv)
     else:
-        sys.exit(f"usage: python -m tests.e2e.server prepare | serve [runhotline arguments]; not {command!r}")
+        sys.exit(f"usage: python -m tests.e2e.server prepare; not {command!r}")
 
 
 if __name__ == "__main__":

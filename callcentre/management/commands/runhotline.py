@@ -1,10 +1,12 @@
-"""Start the whole platform in one process: pages, API, websockets, the FastAGI bridge and the clocks."""
+"""Start the whole platform in one process: pages, API, websockets, the AGI bridge, the AMI listener, the clocks."""
 
 from daphne.server import Server  # isort: skip  (installs Twisted's asyncio reactor first)
 
 import asyncio
 import contextlib
+import logging
 import os
+import threading
 from collections.abc import Iterator
 
 from asgiref.sync import SyncToAsync
@@ -15,7 +17,11 @@ from twisted.internet import reactor, threads
 
 from callcentre import scheduler
 from callcentre.heap import heap_freeze
+from telephony.ami.client import ManagerAuthException
+from telephony.ami.listener import AmiListener
 from telephony.bridge import Bridge, BridgeService
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -28,6 +34,11 @@ class Command(BaseCommand):
         parser.add_argument("--agi-port", type=int, default=settings.AGI_PORT)
         parser.add_argument("--no-agi", action="store_true", help="Do not listen for FastAGI.")
         parser.add_argument("--no-scheduler", action="store_true", help="Do not run the periodic jobs here.")
+        parser.add_argument(
+            "--no-ami",
+            action="store_true",
+            help="Do not run the AMI listener here (by default it runs when HOTLINE_AMI_SECRET is set).",
+        )
 
     def handle(self, *args, **options):
         application = get_default_application()
@@ -49,10 +60,16 @@ class Command(BaseCommand):
             )
             agi.start()
 
+        # The AMI listener runs here too when Asterisk's manager is configured: with the in-memory
+        # layer a separate `manage.py ami_listener` would relay its screen pops to nobody.
+        ami = None if options["no_ami"] or not settings.AMI_SECRET else _AmiThread(events)
+
         def start_side_services():
             events.loop = asyncio.get_event_loop()
             if not options["no_scheduler"]:
                 background.append(asyncio.ensure_future(scheduler.run_forever()))
+            if ami is not None:
+                ami.start()
 
         def drain_agi():
             # Before the reactor (and with it the loop the bridge publishes through) stops: calls in
@@ -66,6 +83,8 @@ class Command(BaseCommand):
         reactor.callWhenRunning(start_side_services)
         if agi is not None:
             reactor.addSystemEventTrigger("before", "shutdown", drain_agi)
+        if ami is not None:
+            reactor.addSystemEventTrigger("before", "shutdown", lambda: threads.deferToThread(ami.stop))
         server = Server(
             application=application,
             endpoints=[f"tcp:port={options['port']}:interface={options['host']}"],
@@ -81,6 +100,8 @@ class Command(BaseCommand):
                 future.cancel()
             if agi is not None:
                 agi.stop(settings.AGI_DRAIN_SECONDS)  # a no-op when the shutdown trigger drained it
+            if ami is not None:
+                ami.stop()
 
     def _banner(self, options) -> str:
         base = f"http://{options['host']}:{options['port']}"
@@ -95,6 +116,12 @@ class Command(BaseCommand):
         ]
         if not options["no_agi"]:
             lines.append(f"  FastAGI           agi://{options['agi_host']}:{options['agi_port']}/hotline")
+        if not options["no_ami"] and settings.AMI_SECRET:
+            lines.append(f"  AMI listener      {settings.AMI_USERNAME}@{settings.AMI_HOST}:{settings.AMI_PORT}")
+        lines += [
+            f"  Citizens' form    {base}/public/",
+            f"  Open311 API       {base}/open311/v2/services.json",
+        ]
         try:
             from tickets.demo import DEMO_LOGINS
         except ImportError:  # pragma: no cover - demo data is optional in production installs
@@ -109,6 +136,43 @@ class Command(BaseCommand):
                 lines.append(f"    department staff: one per department, username = department code: {examples}, ...")
         lines.append("Press Ctrl+C to stop.")
         return "\n".join(lines)
+
+
+class _AmiThread:
+    """The AMI listener on a thread of its own, publishing through daphne's loop like the bridge."""
+
+    def __init__(self, events: "_DaphneLoop") -> None:
+        self.events = events
+        self.listener = AmiListener(
+            host=settings.AMI_HOST,
+            port=settings.AMI_PORT,
+            username=settings.AMI_USERNAME,
+            secret=settings.AMI_SECRET,
+            backoff_initial=0.2,
+            backoff_max=10.0,
+        )
+        self.thread = threading.Thread(target=self._run, name="ami-listener", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.listener.stop()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        with self.events.context():
+            try:
+                self.listener.run()
+            except ManagerAuthException as exc:
+                log.error(
+                    "Asterisk at %s refused the AMI login of %r (%s): the listener stopped. Check "
+                    "HOTLINE_AMI_USERNAME and HOTLINE_AMI_SECRET against manager.conf.",
+                    self.listener.server,
+                    settings.AMI_USERNAME,
+                    exc,
+                )
 
 
 class _DaphneLoop:
