@@ -33,6 +33,7 @@ from .models import (
     Ticket,
     TimelineEntry,
     User,
+    WebIntake,
 )
 from .pii import id_number_clean, phone_mask, pii_hash
 from .selectors import citizens_by_phone, tickets_visible_to
@@ -266,6 +267,20 @@ class TimelineInline(ReadOnlyAdminMixin, admin.TabularInline):
     can_delete = False
 
 
+class WebIntakeInline(ReadOnlyAdminMixin, admin.StackedInline):
+    """What a citizen gave on the web form (docs/intake.md): the name, and whether a photo came with it.
+
+    The photo itself is opened from the staff ticket page (intake/<number>/photo/), which checks who may.
+    """
+
+    model = WebIntake
+    fields = ("contact_name", "photo_type", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("web form")
+
+
 @admin.register(TimelineEntry)
 class TimelineEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("ticket", "at", "action", "from_status", "to_status", "actor")
@@ -394,7 +409,7 @@ class TicketAdmin(admin.ModelAdmin):
             },
         ),
     )
-    inlines = [TimelineInline]
+    inlines = [WebIntakeInline, TimelineInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Ticket]:
         return tickets_visible_to(request.user)

@@ -164,6 +164,24 @@ def test_ticket_page_shows_the_timeline_read_only(admin_client, world):
     assert 'name="timeline-0-DELETE"' not in content
 
 
+def test_a_web_ticket_shows_the_name_the_citizen_gave_read_only(admin_client, category_tree, district):
+    from tickets.actions.intake import ticket_submit_web
+
+    ticket, _code = ticket_submit_web(
+        kind="complaint",
+        category=category_tree["water_cut"],
+        description="小区停水三天了，没有任何通知",
+        address="惠城区江北街道1号",
+        district=district,
+        contact_name="李四",
+        phone="+8613800138000",
+    )
+    content = html(admin_client.get(f"/admin/tickets/ticket/{ticket.pk}/change/"))
+    assert "李四" in content
+    assert 'name="web_intake-0-contact_name"' not in content
+    assert_no_unmasked_data(content)
+
+
 # Ticket edits go through the action ------------------------------------------------------------
 
 
