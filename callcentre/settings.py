@@ -302,6 +302,11 @@ AMI_SECRET = env_str("HOTLINE_AMI_SECRET", "")
 # The supervisor wallboard's service level: the share of queued calls answered within this many
 # seconds (dashboards/wallboard.py; the definition is in docs/dashboards.md).
 HOTLINE_SERVICE_LEVEL_SECONDS = env_int("HOTLINE_SERVICE_LEVEL_SECONDS", 20)
+# Duplicate suggestions (docs/duplicates.md): how far back the same caller's tickets are candidates.
+HOTLINE_DUPLICATE_DAYS = env_int("HOTLINE_DUPLICATE_DAYS", 30)
+# Dotted path of a callable(ticket=, into=, phone=) that tells the citizen of a merged ticket
+# (an SMS gateway, say); empty: nobody is told beyond the progress query.
+HOTLINE_MERGE_NOTIFIER = env_str("HOTLINE_MERGE_NOTIFIER", "")
 
 # Web intake (tickets/intake/, docs/intake.md): the public form, the progress query and the rating link.
 # Photos are stored under MEDIA_ROOT with random names and never served by URL: staff get them

@@ -81,7 +81,7 @@ SHOWN = 5
 
 
 def window_days() -> int:
-    return int(getattr(settings, "HOTLINE_DUPLICATE_DAYS", 30))
+    return settings.HOTLINE_DUPLICATE_DAYS
 
 
 @dataclass(frozen=True)

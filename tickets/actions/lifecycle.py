@@ -716,7 +716,7 @@ def merge_notice_send(ticket_id: int) -> None:
     notifier is logged; the merge stands. Without one the caller learns it from the progress query
     (their ticket number shows the main ticket's progress) and from the main ticket's callback.
     """
-    path = getattr(settings, "HOTLINE_MERGE_NOTIFIER", "")
+    path = settings.HOTLINE_MERGE_NOTIFIER
     if not path:
         return
     ticket = Ticket.objects.select_related("merged_into", "citizen").get(pk=ticket_id)
