@@ -151,7 +151,7 @@ def registered_tickets(city: City, operator, count: int, *, seed: int) -> list:
 def breakdown_install() -> dict[str, list[float]]:
     """Time the parts of a dispatch request (wall clock, ms per call); for --breakdown only."""
     import dashboards.publish
-    import tickets.actions.lifecycle
+    import tickets.actions.lifecycle.handling
     import tickets.api.views
 
     spent: dict[str, list[float]] = {}
@@ -170,9 +170,10 @@ def breakdown_install() -> dict[str, list[float]]:
         setattr(owner, name, timed)
 
     wrap(tickets.api.views, "ticket_get_for", "view: read the ticket (7 joins + prefetch)")
-    wrap(tickets.actions.lifecycle, "_transition", "action: lock, write, timeline, outbox, commit")
-    wrap(tickets.actions.lifecycle, "ticket_suggestion", "  of which routing: rule match + suggestion")
-    wrap(tickets.actions.lifecycle, "_accept_by", "  of which routing: sign-for deadline")
+    # Dispatch and accept are the handling module's; its transitions run core.transition as imported there.
+    wrap(tickets.actions.lifecycle.handling, "transition", "action: lock, write, timeline, outbox, commit")
+    wrap(tickets.actions.lifecycle.handling, "ticket_suggestion", "  of which routing: rule match + suggestion")
+    wrap(tickets.actions.lifecycle.handling, "_accept_by", "  of which routing: sign-for deadline")
     wrap(dashboards.publish, "_relay_after_commit", "  of which the relay to the channel layer")
     wrap(tickets.api.views.TicketViewSet, "_out", "view: read back and serialise")
     return spent

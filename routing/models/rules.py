@@ -3,7 +3,7 @@
 A rule's conditions are all optional and combine with AND; a list means any of its values.
 Rules are compiled into plain Python structures by routing.rules, which rebuilds them when
 the ruleset token changes (every save through routing.actions or the admin sets a new one).
-Returns and sign-for times are recorded in the ticket's timeline (tickets.actions.lifecycle),
+Returns and sign-for times are recorded in the ticket's timeline (tickets.actions.lifecycle.handling),
 the one history the reports and the clocks read.
 """
 

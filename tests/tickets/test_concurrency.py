@@ -201,11 +201,11 @@ def test_events_commit_in_sequence_order(make_ticket, operator, water, monkeypat
     """
     from django.db import transaction
 
-    from tickets.actions import lifecycle
+    from tickets.actions.lifecycle import core
 
     first, second = make_ticket(Status.REGISTERED), make_ticket(Status.REGISTERED)
     baseline = OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    real_publish, paused, seen_at_commit = lifecycle.publish, threading.Lock(), {}
+    real_publish, paused, seen_at_commit = core.publish, threading.Lock(), {}
 
     def publish_then_pause_once(event_type, payload, groups):
         event = real_publish(event_type, payload, groups)
@@ -219,7 +219,7 @@ def test_events_commit_in_sequence_order(make_ticket, operator, water, monkeypat
             time.sleep(HOLD)  # the first writer holds its transaction open after taking its sequence number
         return event
 
-    monkeypatch.setattr(lifecycle, "publish", publish_then_pause_once)
+    monkeypatch.setattr(core, "publish", publish_then_pause_once)  # every transition publishes there
     race(
         lambda: actions.ticket_dispatch(first, actor=operator, department=water),
         lambda: actions.ticket_dispatch(second, actor=operator, department=water),

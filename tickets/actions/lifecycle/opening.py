@@ -1,0 +1,207 @@
+"""Opening a ticket: create, register, close at first contact, and the edits of its content."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from dashboards.publish import OPERATORS, SUPERVISORS, department_group, publish
+
+from ... import clock
+from ...errors import InvalidTransition, NotAllowed, StaleVersion
+from ...models import (
+    WITH_DEPARTMENT,
+    Action,
+    Article,
+    Citizen,
+    Kind,
+    Status,
+    Ticket,
+    TimelineEntry,
+    User,
+)
+from ...pii import phone_lookup_key
+from ..knowledge import article_used
+from .core import EDITABLE_FIELDS, HOTLINE_ROLES, authorize, event_groups, event_payload, redact, required, transition
+from .numbers import _next_number, _preassigned
+
+
+def ticket_create(
+    *,
+    actor: User | None,
+    register: bool = True,
+    citizen: Citizen | None = None,
+    caller_number: str = "",
+    number: str | None = None,
+    **fields: Any,
+) -> Ticket:
+    """Open a ticket with a new number: a draft (a call in progress) or, by default, registered.
+
+    `number` is one reserved earlier with ticket_numbers_reserve (a number already given to the
+    caller); by default the next of today's sequence. Publishes ticket.create (and ticket.register).
+    A registered ticket needs a description.
+    """
+    unknown = set(fields) - set(EDITABLE_FIELDS) - {"external_ref"}
+    if unknown:
+        raise TypeError(f"unknown ticket fields: {sorted(unknown)}")
+    if actor is not None and not actor.is_superuser and actor.role not in HOTLINE_ROLES:
+        raise NotAllowed(_("Only hotline staff may open tickets."))
+    if caller_number:
+        caller_number = phone_lookup_key(caller_number) or caller_number[:20]
+    pending = _preassigned.get()
+    if number is None and pending:
+        number = pending.pop()
+    with transaction.atomic():
+        now = clock.now()
+        ticket = Ticket(
+            number=number or _next_number(),
+            citizen=citizen,
+            caller_number=caller_number,
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+        ticket.full_clean(exclude=["number"])
+        ticket.save()
+        TimelineEntry.objects.create(ticket=ticket, action=Action.CREATE, to_status=Status.DRAFT, actor=actor, at=now)
+        publish("ticket.create", event_payload(ticket, Action.CREATE, "", []), [SUPERVISORS, OPERATORS])
+        if register:
+            ticket = ticket_register(ticket, actor=actor)
+    return ticket
+
+
+def ticket_register(ticket: Ticket, *, actor: User | None, note: str = "") -> Ticket:
+    """draft → registered (受理): the operator has the matter in writing.
+
+    Then routing, in the same transaction: a matching auto-dispatch rule dispatches the ticket
+    at once (ticket.dispatch follows ticket.register); otherwise it waits on the dispatch queue.
+    """
+
+    def apply(t: Ticket) -> list[str]:
+        if not (t.description.strip() or t.title.strip()):
+            raise ValidationError({"description": _("Describe the citizen's request before registering it.")})
+        t.registered_at = clock.now()
+        return ["registered_at"]
+
+    with transaction.atomic():
+        ticket = transition(ticket, Action.REGISTER, actor=actor, note=note, apply=apply)
+        from routing.actions import ticket_route  # imported here: routing.actions imports this module
+
+        return ticket_route(ticket)
+
+
+def ticket_close_first_contact(
+    ticket: Ticket, *, actor: User | None, answer: str = "", article: Article | None = None
+) -> Ticket:
+    """registered → closed at first contact (直接办结): the operator answered it on the call.
+
+    With a knowledge-base `article` (it must be published) the ticket records it, the timeline entry
+    names it and the article's use count goes up; without an `answer`, the article's answer is the
+    one recorded. Publishes ticket.close_first_contact.
+    """
+    answer = required(
+        answer or (article.answer if article else ""), "answer", _("Write the answer given to the citizen.")
+    )
+    data: dict[str, Any] = {"article": article.pk, "article_title": article.title} if article else {}
+
+    def apply(t: Ticket) -> list[str]:
+        # Checked under the ticket's lock, in the closing transaction: not a stale read from the form.
+        if article is not None and not Article.objects.filter(pk=article.pk, is_published=True).exists():
+            raise ValidationError({"article": _("This knowledge article is not published; choose a published one.")})
+        t.answer = answer
+        t.article = article
+        t.closed_at = clock.now()
+        return ["answer", "article", "closed_at"] if article else ["answer", "closed_at"]
+
+    with transaction.atomic():
+        closed = transition(ticket, Action.CLOSE_FIRST_CONTACT, actor=actor, note=answer, data=data, apply=apply)
+        if article is not None:
+            article_used(article)
+    return closed
+
+
+def ticket_update(ticket: Ticket, *, actor: User | None, version: int | None, **changes: Any) -> Ticket:
+    """Edit a ticket's content; refused on a closed ticket and when `version` is stale.
+
+    Writes one timeline entry listing the changed fields (old and new values, ids for
+    relations) and publishes ticket.edit.
+    """
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"not editable: {sorted(unknown)}")
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        authorize(actor, locked, Action.EDIT)
+        if version is not None and version != locked.version:
+            raise StaleVersion(number=locked.number, expected=version, current=locked.version)
+        if locked.is_terminal:
+            raise InvalidTransition(number=locked.number, status=locked.status, action=Action.EDIT)
+        if "caller_number" in changes and changes["caller_number"]:
+            changes["caller_number"] = phone_lookup_key(changes["caller_number"]) or changes["caller_number"]
+        diff: dict[str, list[Any]] = {}
+        for field, value in changes.items():
+            old = getattr(locked, f"{field}_id" if field in ("district", "category", "citizen") else field)
+            new = getattr(value, "pk", value)
+            if old != new:
+                diff[field] = [old, new]
+                setattr(locked, field, value)
+        if not diff:
+            return locked
+        if "kind" in diff and locked.status in WITH_DEPARTMENT:
+            # The kind decides the time limit and whether the reporter is shielded (举报): while a
+            # department holds the ticket, changing it would move the deadline or unmask the reporter.
+            raise ValidationError({"kind": _("The kind cannot change while a department is handling the ticket.")})
+        locked.full_clean(exclude=["number"])
+        locked.version += 1
+        locked.updated_at = clock.now()
+        locked.save(update_fields=[*diff, "version", "updated_at"])
+        TimelineEntry.objects.create(
+            ticket=locked,
+            action=Action.EDIT,
+            from_status=locked.status,
+            to_status=locked.status,
+            actor=actor,
+            data={"changed": redact(diff)},
+            at=locked.updated_at,
+        )
+        publish("ticket.edit", event_payload(locked, Action.EDIT, locked.status, diff), event_groups(locked))
+    return locked
+
+
+def ticket_choose_kind(ticket: Ticket, *, kind: str) -> Ticket:
+    """The caller chose `kind` in the phone menu: set it on the ticket while it is still a draft.
+
+    The bridge's edit on every call, so a lean one: the row locked, no form validation beyond the
+    kind itself. A ticket that is no longer a draft (an operator took it over), or already of that
+    kind, is returned unchanged. Writes the edit's timeline entry and publishes ticket.edit.
+    """
+    if kind not in Kind.values:
+        raise ValidationError({"kind": _("Choose one of the ticket kinds.")})
+    with transaction.atomic(savepoint=False):  # nothing to recover half-way; callers run it in their transaction
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if locked.status != Status.DRAFT or locked.kind == kind:
+            return locked
+        diff = {"kind": [locked.kind, kind]}
+        locked.kind = kind
+        locked.version += 1
+        locked.updated_at = clock.now()
+        locked.save(update_fields=["kind", "version", "updated_at"])
+        TimelineEntry.objects.create(
+            ticket=locked,
+            action=Action.EDIT,
+            from_status=locked.status,
+            to_status=locked.status,
+            actor=None,
+            data={"changed": diff},
+            at=locked.updated_at,
+        )
+        # A draft has no assisting departments (they come with the dispatch): no query for them.
+        groups = [
+            SUPERVISORS,
+            OPERATORS,
+            *([department_group(locked.lead_department_id)] if locked.lead_department_id else []),
+        ]
+        publish("ticket.edit", event_payload(locked, Action.EDIT, locked.status, diff), groups)
+    return locked
