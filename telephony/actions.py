@@ -1,4 +1,5 @@
-"""Every write on call records. The AGI bridge and the AMI listener call these, nothing else.
+"""Every write on call records. The AGI bridge and the AMI listener call these, and the operator's
+console links the other tickets it opens on a call (call_ticket_link).
 
 Each function is idempotent on Asterisk's uniqueid: a retried AGI session, an AMI event seen
 twice, or a replay from the bridge's spool changes nothing the second time.
@@ -10,13 +11,16 @@ import functools
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Field
+from django.utils.translation import gettext as _
 
 from dashboards.publish import OPERATORS, SUPERVISORS, operator_group, publish
 from tickets import actions as ticket_actions
 from tickets import clock
-from tickets.models import Channel, Citizen, Status, Ticket, User
+from tickets.errors import NotAllowed
+from tickets.models import Channel, Citizen, Role, Status, Ticket, User
 from tickets.pii import phone_lookup_key
 
 from .models import Call, Outcome
@@ -288,4 +292,23 @@ def call_hangup(uniqueid: str, *, cause: str = "", at: datetime.datetime | None 
             call.outcome = Outcome.ABANDONED_IVR
         call.save(update_fields=["ended_at", "hangup_cause", "outcome", "talk_seconds", "wait_seconds"])
         publish("call.hangup", _event(call, cause=call.hangup_cause), [SUPERVISORS, OPERATORS])
+    return call
+
+
+def call_ticket_link(call: Call, ticket: Ticket, *, actor: User) -> Call:
+    """Record `ticket` as opened on `call` too (a caller with a second matter); linking twice changes nothing.
+
+    The operator who answered the call, a supervisor or an administrator may; the bridge's own draft
+    is the call's ticket already and is not linked again, and a call the bridge never saw (no draft)
+    takes the first ticket linked as its ticket.
+    """
+    if not (actor.is_superuser or actor.role in (Role.SUPERVISOR, Role.ADMIN) or call.operator_id == actor.pk):
+        raise NotAllowed(_("Only the operator who answered the call, or a supervisor, links tickets to it."))
+    if ticket.status == Status.CANCELLED:
+        raise ValidationError({"ticket": _("Ticket %(number)s is cancelled.") % {"number": ticket.number}})
+    if call.ticket_id is None:  # the bridge never saw the call (it was down): this is its ticket
+        Call.objects.filter(pk=call.pk, ticket__isnull=True).update(ticket=ticket)
+        call.refresh_from_db(fields=["ticket"])
+    if ticket.pk != call.ticket_id:
+        call.other_tickets.add(ticket)
     return call

@@ -156,6 +156,7 @@ class CallAdmin(admin.ModelAdmin):
         "channel",
         "language",
         "ticket",
+        "other_ticket_numbers",
         "ivr_path",
         "ivr_digits",
         "queue",
@@ -182,6 +183,10 @@ class CallAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
         return False
+
+    @admin.display(description=_("other tickets"))
+    def other_ticket_numbers(self, obj: Call) -> str:
+        return ", ".join(obj.other_tickets.order_by("created_at", "id").values_list("number", flat=True)) or "—"
 
     @admin.display(description=_("caller number"))
     def caller_masked(self, obj: Call) -> str:

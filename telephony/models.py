@@ -32,6 +32,14 @@ class Call(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="calls",
+        help_text=_("The draft the bridge opened for the call."),
+    )
+    other_tickets = models.ManyToManyField(
+        "tickets.Ticket",
+        verbose_name=_("other tickets"),
+        blank=True,
+        related_name="other_calls",
+        help_text=_("Tickets the operator opened on this call besides the bridge's draft."),
     )
     ivr_path = models.CharField(_("IVR path"), max_length=255, blank=True)
     ivr_digits = models.CharField(_("IVR digits"), max_length=64, blank=True)

@@ -130,10 +130,17 @@ def call_pop_payload(call: Call) -> dict[str, Any]:
         "answered_at": call.answered_at.isoformat() if call.answered_at else None,
         "wait_seconds": call.wait_seconds,
         "ticket": _pop_ticket(ticket),
+        "tickets": call_ticket_numbers(call),
         "ivr": _pop_ivr(call),
         "citizen": _pop_citizen(citizen),
         **_pop_history(call, ticket, citizen),
     }
+
+
+def call_ticket_numbers(call: Call) -> list[str]:
+    """Every ticket taken on the call: the bridge's draft first, then the others in the order opened."""
+    others = list(call.other_tickets.order_by("created_at", "id").values_list("number", flat=True)) if call.pk else []
+    return ([call.ticket.number] if call.ticket_id else []) + others
 
 
 def _pop_ticket(ticket: Ticket | None) -> dict[str, Any] | None:

@@ -110,6 +110,7 @@ def test_a_call_pops_up_is_dispatched_and_accepted_live_while_the_wallboard_coun
     shots(console, "console-dispatched")
     expect_figure(wall, "tickets_today", before["tickets_today"] + 1)
     department_accepts(inbox, number, shots)
+    second_matter_is_recorded_on_the_call(console, number)
 
     # The caller hangs up after the talk.
     hotline.ami.emit("AgentComplete", ami.agent_complete(uniqueid, talk=95), timestamp=time.time())
@@ -169,6 +170,22 @@ def pop_shows_the_draft_and_the_citizen_masked(console: Page, number: str, calle
     html = console.content()
     for unmasked in (caller["id_number"], caller["phone"], caller["phone_e164"]):
         assert unmasked not in html
+
+
+def second_matter_is_recorded_on_the_call(console: Page, number: str) -> None:
+    """The caller raises another matter: a new ticket from the console is saved as a draft and linked to the call."""
+    console.locator("button[name=new]").click()
+    console.fill("#f-title", "路灯不亮")
+    console.fill("#f-description", "市民另反映小区门口路灯连续三晚不亮。")
+    console.locator("button[name=save]").click()
+    status = console.locator("#console-status")
+    expect(status).to_have_attribute("data-kind", "ok")
+    # The link is made just after the save: wait for the call's record to list both tickets.
+    pop = "() => fetch('/api/calls/current/pop/').then(r => r.json()).then(p => p.tickets)"
+    console.wait_for_function(f"async () => (await ({pop})()).length === 2", timeout=TIMEOUT)
+    tickets = console.evaluate(pop)
+    assert tickets[0] == number and tickets[1] != number, tickets
+    expect(status).to_contain_text(tickets[1])
 
 
 def write_up_and_dispatch(console: Page, number: str, facts: dict) -> None:

@@ -42,6 +42,7 @@ POP_KEYS = {
     "answered_at",
     "wait_seconds",
     "ticket",
+    "tickets",
     "ivr",
     "citizen",
     "history",
@@ -377,3 +378,45 @@ def test_an_unknown_call_is_404_and_anonymous_is_401(api, answered, supervisor):
 def test_administrators_see_any_calls_pop_too(api, answered):
     admin = UserFactory(username="boss", role=Role.ADMIN)
     assert api.as_user(admin).get(pop_url(answered)).status_code == 200
+
+
+# --- a caller with a second matter: other tickets on the call -------------------------------------
+
+
+def tickets_url(call) -> str:
+    return f"/api/calls/{call.pk}/tickets/"
+
+
+def test_the_operator_links_a_second_ticket_to_the_call_and_the_pop_lists_both(api, answered, operator, make_ticket):
+    second = make_ticket(Status.REGISTERED, title="路灯不亮")
+    response = api.as_user(operator).post(tickets_url(answered), {"ticket": second.number}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["tickets"] == [answered.ticket.number, second.number]
+    again = api.as_user(operator).post(tickets_url(answered), {"ticket": second.number}, format="json")
+    assert again.json()["tickets"] == [answered.ticket.number, second.number]
+    assert api.as_user(operator).get(pop_url(answered)).json()["tickets"] == [answered.ticket.number, second.number]
+    assert list(second.other_calls.all()) == [answered]
+
+
+def test_the_bridges_own_draft_is_not_linked_twice(api, answered, operator):
+    response = api.as_user(operator).post(tickets_url(answered), {"ticket": answered.ticket.number}, format="json")
+    assert response.json()["tickets"] == [answered.ticket.number]
+    assert not answered.other_tickets.exists()
+
+
+def test_only_the_answering_operator_or_a_supervisor_links_and_nothing_changes_otherwise(
+    api, answered, colleague, supervisor, water_staff, make_ticket
+):
+    second = make_ticket(Status.REGISTERED)
+    assert (
+        api.as_user(colleague).post(tickets_url(answered), {"ticket": second.number}, format="json").status_code == 404
+    )
+    refused = api.as_user(water_staff).post(tickets_url(answered), {"ticket": second.number}, format="json")
+    assert refused.status_code == 403
+    unknown = api.as_user(supervisor).post(tickets_url(answered), {"ticket": "2026010100999"}, format="json")
+    assert unknown.status_code == 404
+    assert api.as_user(supervisor).post(tickets_url(answered), {}, format="json").status_code == 400
+    assert not answered.other_tickets.exists()
+    assert (
+        api.as_user(supervisor).post(tickets_url(answered), {"ticket": second.number}, format="json").status_code == 200
+    )

@@ -67,8 +67,10 @@
   el.statusText = el.statusBox.querySelector("[data-status-text]");
   el.statusAction = el.statusBox.querySelector("[data-status-action]");
 
+  var WRAP_UP_MS = 5 * 60 * 1000;
   var state = {
     call: null, // the screen pop shown (the call.pop payload)
+    callEndedAt: 0, // when the call shown ended (Date.now()); 0 while it lasts
     ticket: null, // the form's ticket as the API last gave it; null: a new one, not saved yet
     citizen: null, // the caller's citizen id, for a new ticket
     generation: 0, // bumped whenever the form is given another ticket: late answers for the old one stay out
@@ -331,7 +333,13 @@
   }
 
   function capture() {
-    return { generation: state.generation, ticket: state.ticket, body: formBody(), citizen: citizenId() };
+    return {
+      generation: state.generation,
+      ticket: state.ticket,
+      body: formBody(),
+      citizen: citizenId(),
+      call: state.ticket ? null : state.newForCall,
+    };
   }
 
   // Write the captured form: PATCH with the version read (409 if someone changed it), or open a ticket:
@@ -344,7 +352,25 @@
     }
     var body = Object.assign({ register: !!register, channel: "phone" }, captured.body);
     if (captured.citizen) body.citizen = captured.citizen;
-    return apiCall("POST", config.apiTickets, body, null);
+    return apiCall("POST", config.apiTickets, body, null).then(function (created) {
+      if (captured.call) linkToCall(captured.call, created.number);
+      return created;
+    });
+  }
+
+  // The call a new ticket belongs to: the one on the console, while it lasts and for the after-call
+  // work (WRAP_UP_MS) once it has ended; after that a new ticket is desk work of its own.
+  function callForNewTicket() {
+    if (!state.call) return null;
+    if (state.callEndedAt && Date.now() - state.callEndedAt > WRAP_UP_MS) return null;
+    return state.call.call;
+  }
+
+  // A ticket started during a call (the caller's second matter) is recorded on that call too. The
+  // ticket stands whether or not the link is made: a failure only costs the call record its link.
+  function linkToCall(callId, number) {
+    var url = config.apiCallTickets.replace(/\/0\/tickets\/$/, "/" + encodeURIComponent(callId) + "/tickets/");
+    request("POST", url, { ticket: number }).then(null, function () {});
   }
 
   // Save the form as `captured` at the start of the action if it has changes (or was never saved);
@@ -553,6 +579,7 @@
   function newTicket() {
     var kind = state.call && state.call.ivr && state.call.ivr.kind ? state.call.ivr.kind : "";
     switchTo(null, kind);
+    state.newForCall = callForNewTicket();
     setStatus("info", "");
     el.title.focus();
   }
@@ -1086,6 +1113,7 @@
   function showPop(payload) {
     var same = state.call && state.call.call === payload.call;
     state.call = payload;
+    if (!same) state.callEndedAt = 0;
     el.pop.dataset.call = String(payload.call);
     if (payload.ticket) el.pop.dataset.ticket = payload.ticket.number;
     else el.pop.removeAttribute("data-ticket");
@@ -1109,6 +1137,7 @@
       }
     } else {
       switchTo(null, payload.ivr && payload.ivr.kind);
+      state.newForCall = payload.call;
       if (state.citizen) duplicatesSoon(0); // the caller's recent tickets, before a word is typed
     }
     setStatus("info", announce);
@@ -1116,7 +1145,10 @@
   }
 
   function callEnded(callId) {
-    if (state.call && state.call.call === callId) setCallState("ended");
+    if (state.call && state.call.call === callId) {
+      setCallState("ended");
+      state.callEndedAt = Date.now();
+    }
   }
 
   function showCitizenAddressButton() {
