@@ -157,7 +157,9 @@ def _reminders_for(ticket: dict[str, Any]) -> list[Reminder]:
     start: datetime.datetime = ticket["window_start"] or deadline
     reopened = ticket["window_action"] == Action.REOPEN
     stage = LimitStage.REOPEN if reopened else LimitStage.HANDLING
-    wall_clock = time_limit_for(stage=stage, kind=ticket["kind"], urgency=ticket["urgency"]).hours is not None
+    wall_clock = ticket["window_wall_clock"]  # what a rule's own limit recorded at dispatch
+    if wall_clock is None:
+        wall_clock = time_limit_for(stage=stage, kind=ticket["kind"], urgency=ticket["urgency"]).hours is not None
     common = {"ticket_id": ticket["pk"], "deadline": deadline, "department_id": ticket["lead_department_id"]}
     rows = [
         Reminder(kind=kind, due_at=fraction_point(start, deadline, fraction, wall_clock=wall_clock), **common)
@@ -186,9 +188,20 @@ def reminders_plan(*, now: datetime.datetime) -> int:
         .annotate(
             window_start=Coalesce(Subquery(window.values("at")[:1]), F("dispatched_at")),
             window_action=Subquery(window.values("action")[:1]),
+            window_wall_clock=Subquery(window.values("data__wall_clock")[:1]),
         )
         .order_by()
-        .values("pk", "status", "kind", "urgency", "deadline", "lead_department_id", "window_start", "window_action")
+        .values(
+            "pk",
+            "status",
+            "kind",
+            "urgency",
+            "deadline",
+            "lead_department_id",
+            "window_start",
+            "window_action",
+            "window_wall_clock",
+        )
     )
     total = 0
     for _batch in range(MAX_BATCHES):

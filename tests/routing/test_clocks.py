@@ -105,6 +105,34 @@ def test_half_and_eighty_percent_reminders_fire_once_each(travel, make_ticket, w
     assert set(Reminder.objects.filter(ticket=ticket).values_list("state", flat=True)) == {ReminderState.SENT}
 
 
+@pytest.mark.parametrize(
+    ("limit", "half_at"),
+    [
+        # 72 hours from Friday 10:00 run on the wall clock: due Monday 10:00, half-way Saturday 22:00.
+        ({"limit_hours": 72}, at(2026, 11, 28, 22, 0)),
+        # One working day from Friday 10:00 is Monday 10:00 too, but half of it is in working time:
+        # Friday 10:00–24:00 and Monday 00:00–10:00 make 24 hours, so half-way is Friday 22:00.
+        ({"limit_working_days": 1}, at(2026, 11, 27, 22, 0)),
+    ],
+    ids=["hours", "working-days"],
+)
+def test_a_rules_own_limit_decides_whether_reminders_count_working_time(
+    travel, make_ticket, operator, water, category_tree, limit, half_at
+):
+    from routing.actions import rule_save
+    from routing.rules.spec import RuleSpec
+
+    rule_save(RuleSpec(name="停水", lead_department=water.pk, priority=1, kinds=("complaint",), **limit), actor=None)
+    friday = at(2026, 11, 27, 10, 0)
+    travel(friday)
+    ticket = actions.ticket_dispatch(make_ticket(Status.REGISTERED), actor=operator)
+    assert ticket.deadline == at(2026, 11, 30, 10, 0)
+
+    travel(friday + datetime.timedelta(minutes=1))
+    sweep_twice(planned=1)
+    assert Reminder.objects.get(ticket=ticket, kind=ReminderKind.HALF).due_at == half_at
+
+
 def test_a_ticket_not_accepted_in_its_sign_for_window_gets_one_sign_for_reminder(travel, make_ticket):
     travel(MONDAY)
     ticket = make_ticket(Status.DISPATCHED)

@@ -98,6 +98,11 @@ def _hand_to(
         or (suggestion.deadline if follows else None)
         or deadline_for(kind=t.kind, urgency=t.urgency, start=now)
     )
+    rule = suggestion.rule if follows and not deadline else None
+    if rule is not None and (rule.limit_hours is not None or rule.limit_working_days is not None):
+        # The rule's own limit sets how the window runs, so its reminders fall where they should:
+        # hours on the wall clock, working days in working time (without, the kind's limit decides).
+        data["wall_clock"] = rule.limit_hours is not None
     t.dispatched_at = now
     t.assisting_departments.set(helpers)
     data.update(
