@@ -87,3 +87,18 @@ def test_the_client_address_is_taken_from_our_own_proxies_only(settings, proxies
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR=forwarded)
 
     assert client_ip(request) == expected
+
+
+def test_a_cache_outage_lets_the_citizen_through_and_says_so(monkeypatch, caplog):
+    class Down:
+        def add(self, *args, **kwargs):
+            raise ConnectionError("cache down")
+
+        get = incr = add
+
+    monkeypatch.setattr("tickets.ratelimits.cache", Down())
+    limit = Limit("submit-ip", 1, 3600)
+
+    assert [limit.hit("10.0.0.5"), limit.hit("10.0.0.5")] == [False, False]
+    assert limit.exceeded("10.0.0.5") is False
+    assert "rate limit submit-ip not checked: the cache is unavailable" in caplog.text

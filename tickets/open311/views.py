@@ -5,7 +5,6 @@ rate limit of the key (or of the address without one), the jurisdiction, errors 
 standard's shape, and one line in the request log.
 """
 
-import ipaddress
 import logging
 import time
 from typing import Any
@@ -13,7 +12,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
-from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -21,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tickets import clock
+from tickets import clock, ratelimits
 
 from .actions import request_log_write, service_request_submit
 from .errors import GeoReportError, bad_request, from_drf, not_found
@@ -51,21 +49,8 @@ def _param(request: Request, name: str) -> str:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The client's address: REMOTE_ADDR, or with HOTLINE_PROXY_COUNT proxies the entry they appended.
-
-    The same rule as the web intake's limits (tickets/intake/limits.py): only what our own proxies
-    wrote into X-Forwarded-For is trusted, so a client cannot pick its own rate-limit bucket.
-    """
-    raw = request.META.get("REMOTE_ADDR", "")
-    proxies = settings.HOTLINE_PROXY_COUNT
-    if proxies > 0:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-        if len(forwarded) >= proxies:
-            raw = forwarded[-proxies]
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        return None
+    """The client's address as the request log stores it (None when there is none that parses)."""
+    return ratelimits.client_ip(request) or None
 
 
 class GeoReportView(APIView):
@@ -142,12 +127,8 @@ class GeoReportView(APIView):
             client, limit = f"key:{self.api_key.pk}", self.api_key.requests_per_minute or settings.OPEN311_RATE_LIMIT
             message = _("Too many requests: this api_key may make %(limit)d a minute. Try again in %(wait)d s.")
         else:
-            address = client_ip(request._request) or "unknown"
-            # The cache holds a keyed hash of the address, not the address.
-            client, limit = (
-                f"ip:{salted_hmac('open311.rate', address).hexdigest()[:32]}",
-                settings.OPEN311_ANON_RATE_LIMIT,
-            )
+            # tickets.ratelimits keys the cache by a keyed hash of the address, not the address.
+            client, limit = f"ip:{client_ip(request._request) or 'unknown'}", settings.OPEN311_ANON_RATE_LIMIT
             message = _("Too many requests without an api_key: %(limit)d a minute. Try again in %(wait)d s.")
         if limit <= 0:  # 0 turns the limit off
             return
