@@ -54,7 +54,7 @@ async def db_read(function: Callable[..., _T], *args: Any) -> _T:
     each socket's snapshot and every session read queued behind the others: at 20 connects a second
     that queue was the p99 of the handshake. Snapshots are reads in their own transaction and share
     nothing between calls, so any thread will do. SQLite serialises the snapshot's transaction anyway
-    (and the tests' in-memory database refuses concurrent transactions), so it keeps the one thread.
+    (BEGIN IMMEDIATE), so there it keeps the one thread.
     """
     if connection.vendor == "sqlite":
         return await database_sync_to_async(function)(*args)
