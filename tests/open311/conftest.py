@@ -70,4 +70,5 @@ def key(db):
 
 @pytest.fixture
 def client():
-    return Client()
+    """A client that asks for English, as the tests compare the standard's English texts (the default is Chinese)."""
+    return Client(HTTP_ACCEPT_LANGUAGE="en")

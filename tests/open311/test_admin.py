@@ -44,7 +44,7 @@ def test_revoking_keys_from_the_list_refuses_them_at_once(admin_client, client, 
         "/admin/open311/apikey/", {"action": "revoke", "_selected_action": [key.pk]}, follow=True
     )
 
-    assert "1 key revoked." in response.content.decode()
+    assert "已吊销 1 个密钥。" in response.content.decode()
     key.refresh_from_db()
     assert key.revoked_at is not None and key.revoked_by == admin_user
     assert post_form(client, f"{BASE}/requests.json", light_request(key)).status_code == 403

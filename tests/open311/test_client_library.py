@@ -31,8 +31,10 @@ def eager_celery():
 @pytest.fixture
 def endpoint(live_server, monkeypatch) -> str:
     # One connection per request: a kept-alive socket would hold a server thread, with the test
-    # database connection it shares, open until the session's live server stops.
-    monkeypatch.setattr(requests.sessions, "default_headers", lambda: {**default_headers(), "Connection": "close"})
+    # database connection it shares, open until the session's live server stops. English: the
+    # assertions compare the standard's English texts (a client asking for no language gets Chinese).
+    headers = {"Connection": "close", "Accept-Language": "en"}
+    monkeypatch.setattr(requests.sessions, "default_headers", lambda: {**default_headers(), **headers})
     return f"{live_server.url}/open311/v2"
 
 

@@ -67,7 +67,7 @@ def test_a_request_shows_its_public_fields_in_the_standards_order(client, submit
     assert row == {
         "service_request_id": ticket.number,
         "status": "open",
-        "status_notes": "已受理",  # registered, in the request's language (Chinese by default)
+        "status_notes": "Registered",  # in the request's language (the client asks for English)
         "service_name": "路灯",
         "service_code": "LIGHT-01",
         "description": "路灯不亮，晚上很黑",
@@ -301,7 +301,7 @@ def test_merged_and_cancelled_requests_are_closed(client, submit, supervisor):
         rows[duplicate.number]["status_notes"]
         == f"Merged into request {main.number}, which deals with the same matter."
     )
-    assert (rows[cancelled.number]["status"], rows[cancelled.number]["status_notes"]) == ("closed", "已作废")
+    assert (rows[cancelled.number]["status"], rows[cancelled.number]["status_notes"]) == ("closed", "Cancelled")
     assert rows[main.number]["status"] == "open"
 
 

@@ -93,7 +93,7 @@ def test_routing_dispatches_an_open311_ticket_like_any_registered_ticket(client,
     types = list(OutboxEvent.objects.order_by("id").values_list("type", flat=True)[events:])
     assert types == ["ticket.create", "ticket.register", "ticket.dispatch"]
     shown = client.get(f"{BASE}/requests/{response.json()[0]['service_request_id']}.json").json()[0]
-    assert shown["agency_responsible"] == "市水务局"
+    assert shown["agency_responsible"] == "Water Affairs Bureau"  # the department's English name
     assert shown["expected_datetime"] == ticket.deadline.astimezone(SHANGHAI).isoformat()
     assert shown["requested_datetime"] == "2026-11-24T10:00:00+08:00"
 
@@ -142,7 +142,7 @@ def test_a_location_may_be_an_address_or_an_address_id_alone(client, services, k
     assert post_form(client, f"{BASE}/requests.json", by_id).status_code == 201
 
     assert sorted(Ticket.objects.values_list("address", flat=True)) == [
-        "Address ID 545483",
+        "地址 ID 545483",  # the ticket's text is in the hotline's language, whatever the client asked for
         "惠城区江北文明一路 12 号对面",
     ]
 

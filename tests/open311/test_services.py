@@ -143,6 +143,14 @@ def test_an_unknown_service_code_is_a_404_in_the_requested_format(client, servic
     assert errors_of(response) == [{"code": 404, "description": "service_code “NOPE” was not found."}]
 
 
+def test_errors_are_in_chinese_for_a_client_that_asks_for_no_language(services):
+    from django.test import Client
+
+    response = Client().get(f"{BASE}/services/NOPE.json")
+
+    assert errors_of(response) == [{"code": 404, "description": "未找到 service_code“NOPE”。"}]
+
+
 @pytest.mark.parametrize("suffix", ["json", "xml"])
 def test_a_wrong_jurisdiction_is_a_404_naming_the_one_served(client, services, suffix):
     response = client.get(f"{BASE}/services.{suffix}", {"jurisdiction_id": "sfgov.org"})
