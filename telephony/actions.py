@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Field
 from django.utils.translation import gettext as _
 
-from dashboards.publish import OPERATORS, SUPERVISORS, operator_group, publish
+from dashboards.publish import SUPERVISORS, operator_group, publish
 from tickets import actions as ticket_actions
 from tickets import clock
 from tickets.errors import NotAllowed
@@ -100,7 +100,7 @@ def call_open(
         )
         call.ticket = ticket
         _update_call(call.pk, ticket=ticket.pk)
-        publish("call.open", _event(call, citizen_known=citizen is not None), [SUPERVISORS, OPERATORS])
+        publish("call.open", _event(call, citizen_known=citizen is not None), [SUPERVISORS])
     return OpenedCall(call, ticket, citizen, True)
 
 
@@ -151,7 +151,7 @@ def call_ivr_done(
         call.outcome, call.queue, call.ticket_id = outcome, queue, ticket_id
         if kind and call.ticket_id and call.ticket.status == Status.DRAFT and call.ticket.kind != kind:
             call.ticket = ticket_actions.ticket_choose_kind(call.ticket, kind=kind)
-        publish("call.ivr", _event(call, path=call.ivr_path), [SUPERVISORS, OPERATORS])
+        publish("call.ivr", _event(call, path=call.ivr_path), [SUPERVISORS])
     return call
 
 
@@ -222,7 +222,7 @@ def call_queue_join(
         Call.objects.filter(pk=call.pk, queue_joined_at__isnull=True).update(queue=queue[:64], queue_joined_at=at)
         _fill_blanks(call.pk, linkedid=linkedid[:64], recording=recording[:255])
         call.refresh_from_db()
-        publish("call.queue", _event(call), [SUPERVISORS, OPERATORS])
+        publish("call.queue", _event(call), [SUPERVISORS])
     return call
 
 
@@ -291,7 +291,9 @@ def call_hangup(uniqueid: str, *, cause: str = "", at: datetime.datetime | None 
         elif call.outcome != Outcome.SELF_SERVICE:  # self-service: set when the IVR gave its answer
             call.outcome = Outcome.ABANDONED_IVR
         call.save(update_fields=["ended_at", "hangup_cause", "outcome", "talk_seconds", "wait_seconds"])
-        publish("call.hangup", _event(call, cause=call.hangup_cause), [SUPERVISORS, OPERATORS])
+        # The console of the operator who answered marks the call ended; no other console shows it.
+        groups = [SUPERVISORS, *([operator_group(call.operator_id)] if call.operator_id else [])]
+        publish("call.hangup", _event(call, cause=call.hangup_cause), groups)
     return call
 
 

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 NO_NUMBER = {"", "<unknown>", "unknown", "anonymous"}
 # The channel variable the dialplan sets to MixMonitor's file name (manager.conf: channelvars).
 RECORDING_VARIABLE = "HOTLINE_RECORDING"
+# Events already waiting that are applied together, in one transaction, with one queue.state per queue.
+BATCH_MAX = 10
 
 
 class MalformedEvent(ValueError):
@@ -181,6 +183,8 @@ class AmiListener:
         self.listening = threading.Event()  # set while connected and in sync
         self._snapshot_seq = 0  # events that arrived before the last QueueStatus snapshot are in it already
         self._pending: dict[str, tuple[datetime.datetime, str, float]] = {}  # uniqueid -> (at, cause, due)
+        # While a batch is applied: queue -> latest change, published once at the batch's end.
+        self._touched: dict[str, datetime.datetime] | None = None
         self._handlers: dict[str, Callable[[Event, datetime.datetime], None]] = {
             "QueueCallerJoin": self._on_caller_join,
             "QueueCallerLeave": self._on_caller_leave,
@@ -280,12 +284,49 @@ class AmiListener:
             event = client.next_event(timeout=self.poll_interval)  # AmiDisconnected ends the session
             if event is not None:
                 last_heard = time.monotonic()
-                self.handle(event)
+                batch = [event]
+                # What else is already waiting, a few at most, goes in the same transaction: short, as a
+                # transaction that published holds the outbox's ordering lock until it commits.
+                while len(batch) < BATCH_MAX:
+                    more = client.next_event(timeout=0)
+                    if more is None:
+                        break
+                    batch.append(more)
+                self.handle_batch(batch)
             elif time.monotonic() - last_heard >= self.ping_interval:
                 # A half-open TCP connection (Asterisk's host gone) is silent: only a Ping finds it.
                 client.ping()
                 last_heard = time.monotonic()
             self.close_overdue()
+
+    def handle_batch(self, events: list[Event]) -> None:
+        """Apply waiting events in one transaction, one queue.state per touched queue; on any trouble, one by one."""
+        events = [event for event in events if event.name in self._handlers]
+        if len(events) <= 1:
+            for event in events:
+                self.handle(event)
+            return
+
+        def apply() -> None:
+            self._touched = {}
+            try:
+                for event in events:
+                    self._handlers[event.name](event, event_time(event))
+                for queue, at in sorted(self._touched.items()):
+                    self.board.publish_changes({queue}, at=at)
+            finally:
+                self._touched = None
+
+        try:
+            applied = self._with_retries(f"a batch of {len(events)} events", apply)
+        except MalformedEvent:
+            applied = False
+        if applied:
+            self.stats.events += len(events)
+            self.stats.applied += len(events)
+        else:
+            for event in events:
+                self.handle(event)
 
     def handle(self, event: Event) -> bool:
         """Apply one event in its own transaction; True once applied, False if ignored or skipped. Never raises."""
@@ -333,6 +374,10 @@ class AmiListener:
         return getattr(event, "seq", 0) > self._snapshot_seq
 
     def _publish(self, queues: set[str], at: datetime.datetime) -> None:
+        if queues and self._touched is not None:
+            for queue in queues:
+                self._touched[queue] = max(at, self._touched.get(queue, at))
+            return
         if queues:
             self.board.publish_changes(queues, at=at)
 

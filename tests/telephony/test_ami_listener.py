@@ -132,6 +132,53 @@ def test_agent_complete_and_hangup_close_the_call_with_asterisks_cause(db, apply
     assert call.ended_at == T0 + datetime.timedelta(seconds=313)
 
 
+def test_call_events_reach_the_supervisors_and_the_answering_operator_not_every_console(db, apply, operator):
+    apply(
+        event("QueueCallerJoin", ami.caller_join(UID)),
+        event("AgentConnect", ami.agent_connect(UID), seconds=12),
+        event("Hangup", ami.hangup(UID, cause=16), seconds=313),
+    )
+    groups = dict(OutboxEvent.objects.filter(type__startswith="call.").values_list("type", "groups"))
+    assert groups["call.queue"] == [SUPERVISORS]
+    assert groups["call.hangup"] == sorted([SUPERVISORS, operator_group(operator.pk)])
+    assert not any("operators" in names for names in groups.values())
+
+
+def test_events_already_waiting_are_applied_in_one_transaction_with_one_state_per_queue(
+    db, listener, operator, django_capture_on_commit_callbacks, monkeypatch
+):
+    transactions = []
+    real = listener._with_retries
+    monkeypatch.setattr(listener, "_with_retries", lambda what, work: transactions.append(what) or real(what, work))
+    batch = [
+        event("QueueMemberAdded", ami.member_fields("PJSIP/8001")),
+        event("QueueCallerJoin", ami.caller_join(UID)),
+        event("AgentCalled", ami.agent_called(UID), seconds=9),
+        event("AgentConnect", ami.agent_connect(UID), seconds=12),
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        listener.handle_batch(batch)
+
+    assert transactions == ["a batch of 4 events"]
+    call = Call.objects.get(uniqueid=UID)
+    assert (call.outcome, call.operator) == (Outcome.ANSWERED, operator)
+    assert len(states()) == 1 and (states()[0]["on_call"], states()[0]["waiting"]) == (1, 0)
+    assert (listener.stats.events, listener.stats.applied) == (4, 4)
+
+
+def test_a_batch_with_a_bad_event_falls_back_to_one_by_one_and_loses_only_that_one(
+    db, listener, operator, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    real_hangup = listener_module.actions.call_hangup
+    monkeypatch.setattr(listener_module.actions, "call_hangup", lambda *a, **k: 1 / 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        listener.handle_batch([event("QueueCallerJoin", ami.caller_join(UID)), event("Hangup", ami.hangup(UID))])
+
+    assert Call.objects.get(uniqueid=UID).queue_joined_at is not None  # the good event survived the rollback
+    assert "the Hangup event failed and was skipped" in caplog.text
+    monkeypatch.setattr(listener_module.actions, "call_hangup", real_hangup)
+
+
 def test_a_completed_call_whose_hangup_never_comes_is_closed_after_the_grace(db, apply, listener, operator):
     apply(
         event("QueueCallerJoin", ami.caller_join(UID)),

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from dashboards.publish import OPERATORS, SUPERVISORS, department_group, publish
+from dashboards.publish import SUPERVISORS, department_group, operator_group, publish
 
 from ... import clock
 from ...errors import InvalidTransition, NotAllowed, StaleVersion
@@ -66,7 +66,9 @@ def ticket_create(
         ticket.full_clean(exclude=["number"])
         ticket.save()
         TimelineEntry.objects.create(ticket=ticket, action=Action.CREATE, to_status=Status.DRAFT, actor=actor, at=now)
-        publish("ticket.create", event_payload(ticket, Action.CREATE, "", []), [SUPERVISORS, OPERATORS])
+        # Consoles follow only their operator's tickets: the creator's (the bridge's draft has none yet).
+        groups = [SUPERVISORS, *([operator_group(actor.pk)] if actor is not None else [])]
+        publish("ticket.create", event_payload(ticket, Action.CREATE, "", []), groups)
         if register:
             ticket = ticket_register(ticket, actor=actor)
     return ticket
@@ -198,10 +200,7 @@ def ticket_choose_kind(ticket: Ticket, *, kind: str) -> Ticket:
             at=locked.updated_at,
         )
         # A draft has no assisting departments (they come with the dispatch): no query for them.
-        groups = [
-            SUPERVISORS,
-            OPERATORS,
-            *([department_group(locked.lead_department_id)] if locked.lead_department_id else []),
-        ]
+        # Still in the phone menu: no operator has taken the draft, so no console follows it yet.
+        groups = [SUPERVISORS, *([department_group(locked.lead_department_id)] if locked.lead_department_id else [])]
         publish("ticket.edit", event_payload(locked, Action.EDIT, locked.status, diff), groups)
     return locked
