@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
+from tickets.intake.selectors import web_intake_for_staff
 from tickets.models import Kind, Role, Urgency
 
 from . import inbox, selectors
@@ -89,5 +90,9 @@ def department_row(request: HttpRequest, number: str) -> JsonResponse:
 def ticket_detail(request: HttpRequest, number: str) -> HttpResponse:
     """The ticket and its timeline; for its department also the actions, and live updates."""
     page = selectors.ticket_page(request.user, number)
-    context = {"page": page, **inbox.ticket_page_extras(request.user, page.ticket)}
+    context = {
+        "page": page,
+        "web_intake": web_intake_for_staff(request.user, page.ticket),  # the name and photo a web form gave
+        **inbox.ticket_page_extras(request.user, page.ticket),
+    }
     return render(request, "dashboards/ticket_detail.html", context)

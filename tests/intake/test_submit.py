@@ -350,3 +350,18 @@ def test_the_staff_page_gets_the_name_and_photo_link_but_a_department_not_a_repo
     assert web_intake_for_staff(operator, report).contact_name == "李四"
     assert web_intake_for_staff(water_staff, report).contact_name == ""
     assert web_intake_for_staff(water_staff, report).photo_url == ""
+
+
+def test_the_ticket_page_shows_a_department_the_name_and_the_photo_link_of_a_web_complaint(
+    client, web_ticket, water_staff
+):
+    from tests.intake.conftest import jpeg as make_jpeg
+    from tickets.intake.photos import photo_prepare
+
+    complaint, _code = web_ticket("dispatched", photo=photo_prepare(upload(make_jpeg())))
+    report, _code = web_ticket("dispatched", kind="report")
+    client.force_login(water_staff)
+
+    page = client.get(f"/tickets/{complaint.number}/").content.decode()
+    assert "李四" in page and f'href="/intake/{complaint.number}/photo/"' in page
+    assert "李四" not in client.get(f"/tickets/{report.number}/").content.decode()  # a reporter stays hidden
