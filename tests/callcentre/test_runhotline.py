@@ -16,14 +16,14 @@ import pytest
 from tests.telephony.asterisk_standin import AsteriskStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
-# Migrates the run's database and signs an operator in; prints the session key.
+# Migrates the run's database and signs a supervisor in (the wallboard follows every call); prints the session key.
 SETUP = """
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import call_command
 from tickets.models import Role, User
 call_command("migrate", verbosity=0)
-user = User.objects.create_user("op1", password="x", role=Role.OPERATOR)
+user = User.objects.create_user("bz1", password="x", role=Role.SUPERVISOR)
 session = SessionStore()
 session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
                 HASH_SESSION_KEY: user.get_session_auth_hash()})
@@ -85,7 +85,7 @@ def test_one_process_serves_pages_api_docs_and_the_agi_port(running_platform):
         assert b"openapi" in response.read()
 
 
-def test_a_call_through_the_embedded_bridge_pops_up_on_an_operators_socket_at_once(running_platform):
+def test_a_call_through_the_embedded_bridge_reaches_the_wallboards_socket_at_once(running_platform):
     http_port, agi_port, _banner, session = running_platform
     events = EventSocket(http_port, cookie=f"sessionid={session}")
     assert events.receive()["type"] == "snapshot"
