@@ -20,7 +20,6 @@ import itertools
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -75,6 +74,7 @@ class DatabaseWorkers:
         self._threads: list[threading.Thread] = []
         self._hooks: list[Hook] = []
         self._hooks_waiting = threading.Event()
+        self._closing = threading.Event()  # cuts the hook thread's gathering short
         self._hook_thread: threading.Thread | None = None
         self._closed = False
 
@@ -105,6 +105,7 @@ class DatabaseWorkers:
             hook_thread = self._hook_thread
         for _thread in threads:
             self._jobs.put(None)
+        self._closing.set()
         self._hooks_waiting.set()
         for thread in [*threads, *([hook_thread] if hook_thread else [])]:
             thread.join(timeout)
@@ -176,8 +177,9 @@ class DatabaseWorkers:
         try:
             while True:
                 self._hooks_waiting.wait()
-                if not self._closed:
-                    time.sleep(self.hook_delay)
+                # Not a sleep: a close() that comes meanwhile must not wait out the delay (it joins
+                # this thread with a timeout, and the hooks would run after it gave up).
+                self._closing.wait(self.hook_delay)
                 with self._lock:
                     hooks, self._hooks = self._hooks, []
                     self._hooks_waiting.clear()

@@ -9,6 +9,7 @@ from django.db import connection
 from dashboards.models import OutboxEvent
 from telephony import actions
 from telephony.models import Call, Outcome
+from tickets.actions import ticket_create, ticket_register, ticket_update
 from tickets.models import Status, Ticket
 
 T0 = datetime.datetime(2026, 11, 30, 9, 0, tzinfo=datetime.UTC)
@@ -67,6 +68,50 @@ def test_choosing_a_kind_in_the_ivr_sets_it_on_the_draft(db):
     call = actions.call_ivr_done(opened.call, path="main>complaint", digits="2", kind="complaint")
     assert call.ivr_path == "main>complaint" and call.ivr_digits == "2" and call.ivr_ended_at
     assert Ticket.objects.get(pk=opened.ticket.pk).kind == "complaint"
+
+
+def test_the_kind_and_its_timeline_entry_and_event_match_an_edit(db):
+    opened = actions.call_open(uniqueid="1.41", caller="13800138000")
+    actions.call_ivr_done(opened.call, path="main>complaint", digits="2", kind="complaint")
+    ticket = Ticket.objects.get(pk=opened.ticket.pk)
+    assert (ticket.kind, ticket.version, ticket.status) == ("complaint", 2, Status.DRAFT)
+    entry = ticket.timeline.get(action="edit")
+    assert entry.data == {"changed": {"kind": ["consultation", "complaint"]}} and entry.at == ticket.updated_at
+    event = OutboxEvent.objects.get(type="ticket.edit")
+    assert event.payload["kind"] == "complaint" and event.payload["changed"] == ["kind"]
+
+
+def test_a_kind_chosen_after_an_operator_edited_the_draft_keeps_the_operators_edit(db, operator):
+    opened = actions.call_open(uniqueid="1.42", caller="13800138000")
+    ticket_update(opened.ticket, actor=operator, version=None, description="Water off since morning")
+    call = actions.call_ivr_done(opened.call, path="main>help", digits="4", kind="help")
+    ticket = Ticket.objects.get(pk=opened.ticket.pk)
+    assert (ticket.kind, ticket.description, ticket.version) == ("help", "Water off since morning", 3)
+    assert call.ticket.description == "Water off since morning" and call.ticket.version == 3
+    assert ticket.timeline.filter(action="edit").count() == 2
+
+
+def test_a_kind_chosen_after_an_operator_registered_the_ticket_changes_nothing(db, operator):
+    opened = actions.call_open(uniqueid="1.43", caller="13800138000")
+    ticket_update(opened.ticket, actor=operator, version=None, description="Water off since morning")
+    ticket_register(Ticket.objects.get(pk=opened.ticket.pk), actor=operator)
+    actions.call_ivr_done(opened.call, path="main>complaint", digits="2", kind="complaint")
+    ticket = Ticket.objects.get(pk=opened.ticket.pk)
+    assert ticket.kind == "consultation" and ticket.status != Status.DRAFT
+    assert not OutboxEvent.objects.filter(type="ticket.edit", payload__kind="complaint").exists()
+
+
+def test_the_bridges_draft_is_the_draft_ticket_create_makes(citizen):
+    opened = actions.call_open(uniqueid="1.44", caller="13800138000")
+    made = ticket_create(actor=None, register=False, channel="phone", citizen=citizen, caller_number="13800138000")
+    fields = ("kind", "channel", "status", "citizen_id", "caller_number", "urgency", "version", "created_by_id")
+    assert [getattr(opened.ticket, name) for name in fields] == [getattr(made, name) for name in fields]
+    assert [getattr(Ticket.objects.get(pk=opened.ticket.pk), name) for name in fields] == [
+        getattr(made, name) for name in fields
+    ]
+    created = OutboxEvent.objects.filter(type="ticket.create").order_by("id")
+    assert [event.groups for event in created] == [["supervisors"], ["supervisors"]]
+    assert opened.ticket.timeline.get().action == "create"
 
 
 def test_answered_call_has_wait_and_talk_time_and_pops_the_operators_screen(db, operator):

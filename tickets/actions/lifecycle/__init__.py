@@ -20,7 +20,14 @@ from .handling import (
     ticket_return,
 )
 from .numbers import NUMBER_ZONE, ticket_number_preassigned, ticket_numbers_reserve
-from .opening import ticket_choose_kind, ticket_close_first_contact, ticket_create, ticket_register, ticket_update
+from .opening import (
+    ticket_choose_kind,
+    ticket_close_first_contact,
+    ticket_create,
+    ticket_create_draft,
+    ticket_register,
+    ticket_update,
+)
 
 __all__ = [
     "ACTION_ROLES",
@@ -37,6 +44,7 @@ __all__ = [
     "ticket_close",
     "ticket_close_first_contact",
     "ticket_create",
+    "ticket_create_draft",
     "ticket_deny_extension",
     "ticket_dispatch",
     "ticket_merge",

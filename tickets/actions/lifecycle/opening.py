@@ -1,9 +1,12 @@
 """Opening a ticket: create, register, close at first contact, and the edits of its content."""
 
+import copy
+import datetime
+import functools
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from dashboards.publish import SUPERVISORS, department_group, operator_group, publish
@@ -14,6 +17,7 @@ from ...models import (
     WITH_DEPARTMENT,
     Action,
     Article,
+    Channel,
     Citizen,
     Kind,
     Status,
@@ -71,6 +75,33 @@ def ticket_create(
         publish("ticket.create", event_payload(ticket, Action.CREATE, "", []), groups)
         if register:
             ticket = ticket_register(ticket, actor=actor)
+    return ticket
+
+
+def ticket_create_draft(*, citizen: Citizen | None, caller_number: str = "") -> Ticket:
+    """Open the phone draft of a new call (the AGI bridge, on every call): a lean ticket_create.
+
+    The values are known-good: channel phone, the citizen the caller's number found in this very
+    transaction, `caller_number` already a lookup key (E.164) or "". So no form validation (its
+    foreign-key check is a query) and no savepoint (nothing recovers half-way; the caller's
+    transaction is the unit); otherwise as ticket_create(actor=None, register=False): the number
+    reserved with ticket_number_preassigned or the next of today's, the timeline entry, and
+    ticket.create to the supervisors (no console follows a draft nobody has taken).
+    """
+    pending = _preassigned.get()
+    with transaction.atomic(savepoint=False):
+        now = clock.now()
+        ticket = Ticket(
+            number=(pending.pop() if pending else "") or _next_number(),
+            channel=Channel.PHONE,
+            citizen=citizen,
+            caller_number=caller_number[:20],
+            created_at=now,
+            updated_at=now,
+        )
+        ticket.save(force_insert=True)
+        TimelineEntry.objects.create(ticket=ticket, action=Action.CREATE, to_status=Status.DRAFT, actor=None, at=now)
+        publish("ticket.create", event_payload(ticket, Action.CREATE, "", []), [SUPERVISORS])
     return ticket
 
 
@@ -175,21 +206,27 @@ def ticket_update(ticket: Ticket, *, actor: User | None, version: int | None, **
 def ticket_choose_kind(ticket: Ticket, *, kind: str) -> Ticket:
     """The caller chose `kind` in the phone menu: set it on the ticket while it is still a draft.
 
-    The bridge's edit on every call, so a lean one: the row locked, no form validation beyond the
-    kind itself. A ticket that is no longer a draft (an operator took it over), or already of that
-    kind, is returned unchanged. Writes the edit's timeline entry and publishes ticket.edit.
+    The bridge's edit on every call, so a lean one: no form validation beyond the kind itself, and,
+    when the row is still the draft `ticket` was read as (same version), one conditional update
+    instead of a locked read and a save. A ticket that is no longer a draft (an operator took it
+    over), or already of that kind, is returned unchanged. Writes the edit's timeline entry and
+    publishes ticket.edit.
     """
     if kind not in Kind.values:
         raise ValidationError({"kind": _("Choose one of the ticket kinds.")})
     with transaction.atomic(savepoint=False):  # nothing to recover half-way; callers run it in their transaction
-        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
-        if locked.status != Status.DRAFT or locked.kind == kind:
-            return locked
-        diff = {"kind": [locked.kind, kind]}
-        locked.kind = kind
-        locked.version += 1
-        locked.updated_at = clock.now()
-        locked.save(update_fields=["kind", "version", "updated_at"])
+        old, now = ticket.kind, clock.now()
+        locked = _draft_kind_set(ticket, kind, at=now)
+        if locked is None:  # changed since it was read (or not a draft as read): lock it and look
+            locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+            if locked.status != Status.DRAFT or locked.kind == kind:
+                return locked
+            old = locked.kind
+            locked.kind = kind
+            locked.version += 1
+            locked.updated_at = now
+            locked.save(update_fields=["kind", "version", "updated_at"])
+        diff = {"kind": [old, kind]}
         TimelineEntry.objects.create(
             ticket=locked,
             action=Action.EDIT,
@@ -197,10 +234,44 @@ def ticket_choose_kind(ticket: Ticket, *, kind: str) -> Ticket:
             to_status=locked.status,
             actor=None,
             data={"changed": diff},
-            at=locked.updated_at,
+            at=now,
         )
         # A draft has no assisting departments (they come with the dispatch): no query for them.
         # Still in the phone menu: no operator has taken the draft, so no console follows it yet.
         groups = [SUPERVISORS, *([department_group(locked.lead_department_id)] if locked.lead_department_id else [])]
         publish("ticket.edit", event_payload(locked, Action.EDIT, locked.status, diff), groups)
     return locked
+
+
+def _draft_kind_set(ticket: Ticket, kind: str, *, at: datetime.datetime) -> Ticket | None:
+    """Set `kind` with one UPDATE … WHERE the row is still the draft `ticket` was read as; None if it is not.
+
+    Every write bumps a ticket's version, so a row with `ticket`'s version is `ticket`: the copy
+    returned is the row as updated, without reading it again.
+    """
+    if ticket.pk is None or ticket.status != Status.DRAFT or ticket.kind == kind:
+        return None
+    field = Ticket._meta.get_field("updated_at")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _kind_update_sql(connection.vendor),
+            [kind, field.get_db_prep_save(at, connection), ticket.pk, ticket.version, Status.DRAFT],
+        )
+        if cursor.rowcount != 1:
+            return None
+    updated = copy.copy(ticket)
+    updated.kind, updated.version, updated.updated_at = kind, ticket.version + 1, at
+    return updated
+
+
+@functools.cache
+def _kind_update_sql(_vendor: str) -> str:
+    quote = connection.ops.quote_name
+    names = ("id", "kind", "version", "updated_at", "status")
+    column = {name: quote(Ticket._meta.get_field(name).column) for name in names}
+    # Only the model's own table and column names are interpolated; the values are parameters.
+    return (
+        f"UPDATE {quote(Ticket._meta.db_table)} "  # noqa: S608
+        f"SET {column['kind']} = %s, {column['version']} = {column['version']} + 1, {column['updated_at']} = %s "
+        f"WHERE {column['id']} = %s AND {column['version']} = %s AND {column['status']} = %s"
+    )
