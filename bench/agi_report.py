@@ -159,16 +159,16 @@ def _errors(label: str, noop: Result, bridge: Result) -> Target:
     return Target(label, str(len(noop.errors)), str(len(bridge.errors)), "0", not bridge.errors)
 
 
-def print_table(figures: Figures, plan: Plan, machine: dict[str, str]) -> None:
-    rows = figures.targets(plan)
-    header = ("figure", "no-op server", "bridge", "target", "")
+def print_targets(title: str, columns: tuple[str, str], rows: list[Target], machine: dict[str, str]) -> None:
+    """The machine, then the figures beside the ceiling's, with each target and PASS / FAIL, as a text table."""
+    header = ("figure", *columns, "target", "")
     cells = [header] + [
         (row.figure, row.noop, row.bridge, row.target, "" if row.met is None else ("PASS" if row.met else "FAIL"))
         for row in rows
     ]
     widths = [max(len(line[column]) for line in cells) for column in range(len(header))]
     print()
-    print("FastAGI bridge benchmark (issue 3)")
+    print(title)
     for key, value in machine.items():
         print(f"  {key}: {value}")
     print()
@@ -176,6 +176,11 @@ def print_table(figures: Figures, plan: Plan, machine: dict[str, str]) -> None:
         print("  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip())
         if index == 0:
             print("  ".join("-" * width for width in widths))
+
+
+def print_table(figures: Figures, plan: Plan, machine: dict[str, str]) -> None:
+    rows = figures.targets(plan)
+    print_targets("FastAGI bridge benchmark (issue 3)", ("no-op server", "bridge"), rows, machine)
     for phase, (noop, bridge) in figures.phases.items():
         for which, result in (("no-op", noop), ("bridge", bridge)):
             if result.errors:

@@ -116,16 +116,7 @@ class Servers:
         self.log.write(f"  no-op server pid {self.processes['noop'].pid}, bridge pid {self.processes['bridge'].pid}\n")
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for name, process in self.processes.items():
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.log.write(f"  {name} did not stop within {STOP_TIMEOUT:g}s: killed\n")
-                process.kill()
-                process.wait()
+        stop_processes(self.processes, self.log)
 
     def bridge_log(self) -> Path:
         return self.scratch / "logs" / "bridge.log"
@@ -171,6 +162,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def stop_processes(processes: dict[str, subprocess.Popen[bytes]], log: IO[str]) -> None:
+    """SIGTERM every server still running, wait for each (they drain), kill the ones that do not stop."""
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for name, process in processes.items():
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log.write(f"  {name} did not stop within {STOP_TIMEOUT:g}s: killed\n")
+            process.kill()
+            process.wait()
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bench.agi_report import Target
+from bench.agi_report import Target, print_targets
 
 if TYPE_CHECKING:
     from bench.ws_clients import Connected, Socket, Tally
@@ -254,21 +254,7 @@ def _publish(phase: PhaseFigures) -> str:
 
 def print_table(figures: Figures, machine: dict[str, str]) -> None:
     rows = figures.targets()
-    header = ("figure", "no-op app", "project", "target", "")
-    cells = [header] + [
-        (row.figure, row.noop, row.bridge, row.target, "" if row.met is None else ("PASS" if row.met else "FAIL"))
-        for row in rows
-    ]
-    widths = [max(len(line[column]) for line in cells) for column in range(len(header))]
-    print()
-    print("Live dashboards benchmark (issue 5)")
-    for key, value in machine.items():
-        print(f"  {key}: {value}")
-    print()
-    for index, line in enumerate(cells):
-        print("  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip())
-        if index == 0:
-            print("  ".join("-" * width for width in widths))
+    print_targets("Live dashboards benchmark (issue 5)", ("no-op app", "project"), rows, machine)
     for app in figures.apps.values():
         for error in app.connect_errors[:3]:
             print(f"connect [{app.app}]: {error}")

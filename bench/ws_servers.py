@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -18,11 +17,10 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from bench.agi_servers import free_port, maintenance_url, pg_connect, wait_for_port
+from bench.agi_servers import free_port, maintenance_url, pg_connect, stop_processes, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-STOP_TIMEOUT = 40.0
 LAYER_PREFIX = "wsbench"
 AMI_SECRET = "wsbench-ami"  # noqa: S105 - the AMI stand-in's, on loopback
 BENCH_DEPARTMENT = "wsbench"
@@ -167,16 +165,7 @@ class Processes:
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for name, process in self.processes.items():
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.log.write(f"  {name} did not stop within {STOP_TIMEOUT:g}s: killed\n")
-                process.kill()
-                process.wait()
+        stop_processes(self.processes, self.log)
 
     def log_text(self, name: str) -> str:
         path = self.scratch / "logs" / f"{name}.log"
